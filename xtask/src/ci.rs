@@ -1,0 +1,80 @@
+//! `cargo xtask ci`: every check, in the order that fails fastest.
+
+use std::time::Instant;
+
+use crate::util::{Args, cargo, root, run};
+use crate::{conformance, fuzz, layering, tools};
+
+/// Seconds each fuzz target runs in the CI smoke run.
+const DEFAULT_FUZZ_SECONDS: u64 = 10;
+
+pub(crate) fn main(args: &[String]) -> Result<(), String> {
+    let args = Args::parse(args, &["--fuzz-seconds"], &[])?;
+    if !args.positionals.is_empty() {
+        return Err(format!("ci takes no arguments: {:?}", args.positionals));
+    }
+    let fuzz_seconds = args.number("--fuzz-seconds", DEFAULT_FUZZ_SECONDS)?;
+    let started = Instant::now();
+    let mut timings = Vec::new();
+    let mut step = |name: &str, f: &dyn Fn() -> Result<(), String>| -> Result<(), String> {
+        eprintln!("\n==> xtask ci: {name}");
+        let t = Instant::now();
+        let r = f();
+        timings.push((name.to_owned(), t.elapsed().as_secs_f64(), r.is_ok()));
+        r.map_err(|e| format!("{name}: {e}"))
+    };
+
+    let result = (|| {
+        step("fmt", &|| {
+            run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+            run(cargo().args(["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"]))
+        })?;
+        step("layering", &layering::check_workspace)?;
+        step("clippy", &|| {
+            run(cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        })?;
+        step("test", &|| {
+            run(cargo().args(["test", "--workspace", "--locked"]))
+        })?;
+        step("doc", &|| {
+            run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
+                "doc",
+                "--workspace",
+                "--no-deps",
+                "--locked",
+            ]))
+        })?;
+        step("deny", &|| tools::run_deny(false))?;
+        step("conformance", &|| {
+            let outcome = conformance::run_dirs(&[root().join("tests").join("vectors")]);
+            print!("{}", outcome.text());
+            match outcome.exit_code() {
+                0 => Ok(()),
+                code => Err(format!("conformance exited {code}")),
+            }
+        })?;
+        step("fuzz smoke", &|| fuzz::run_all(fuzz_seconds))
+    })();
+
+    eprintln!("\nxtask ci timings:");
+    for (name, secs, ok) in &timings {
+        eprintln!(
+            "  {name:<12} {secs:>7.1} s  {}",
+            if *ok { "ok" } else { "FAILED" }
+        );
+    }
+    eprintln!(
+        "  {:<12} {:>7.1} s",
+        "total",
+        started.elapsed().as_secs_f64()
+    );
+    result
+}

@@ -1,0 +1,59 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does
+//! (matklad's cargo-xtask pattern). Run `cargo xtask help` for the commands.
+
+#![forbid(unsafe_code)]
+
+mod ci;
+mod conformance;
+mod fuzz;
+mod layering;
+mod tools;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+Commands:
+  ci [--fuzz-seconds N]          every check CI runs: fmt, layering, clippy, tests, docs,
+                                 cargo-deny (bans licenses sources), conformance, fuzz smoke
+  conformance [--vectors DIR]... [--json]
+                                 run conformance vectors (default: tests/vectors); see
+                                 ../shared/conformance/FORMAT.md for the format
+  fuzz <target>|all [--seconds N]
+                                 run cargo-fuzz on one target (or each in turn), N seconds
+                                 each (default 60); `fuzz list` lists the targets
+  deny [--advisories]            cargo-deny bans/licenses/sources; --advisories also checks
+                                 the RustSec database (needs internet access)
+  layering                       fail if a core crate's normal dependencies reach an async
+                                 runtime or HTTP stack (tokio, hyper, reqwest, mio)
+  help                           this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    let result = match cmd {
+        "ci" => ci::main(rest),
+        "conformance" => return conformance::main(rest),
+        "fuzz" => fuzz::main(rest),
+        "deny" => tools::deny(rest),
+        "layering" => layering::main(rest),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
