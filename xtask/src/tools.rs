@@ -8,22 +8,18 @@ pub(crate) struct Tool {
     /// The crate, also the `cargo <sub>` binary name after `cargo-`.
     pub(crate) krate: &'static str,
     pub(crate) version: &'static str,
-    /// Extra `cargo install` arguments.
-    pub(crate) install_args: &'static [&'static str],
 }
 
 /// cargo-deny, for `cargo deny check bans licenses sources`.
 pub(crate) const CARGO_DENY: Tool = Tool {
     krate: "cargo-deny",
     version: "0.20.2",
-    install_args: &[],
 };
 
 /// cargo-fuzz, for the fuzz targets in `fuzz/`.
 pub(crate) const CARGO_FUZZ: Tool = Tool {
     krate: "cargo-fuzz",
     version: "0.13.2",
-    install_args: &[],
 };
 
 impl Tool {
@@ -41,9 +37,7 @@ impl Tool {
             self.version,
             installed.trim().if_empty("none")
         );
-        run(cargo()
-            .args(["install", "--locked", self.krate, "--version", self.version])
-            .args(self.install_args))
+        run(cargo().args(["install", "--locked", self.krate, "--version", self.version]))
     }
 }
 
