@@ -20,7 +20,6 @@ pub(crate) const fn req(name: &'static str) -> Key {
 }
 
 /// An optional input key.
-#[allow(dead_code)] // used by the suites of later issues (prm-discovery-urls, jwt-validate)
 pub(crate) const fn opt(name: &'static str) -> Key {
     Key {
         name,
@@ -66,5 +65,12 @@ impl<'a> Input<'a> {
                 "input {key:?} must be a string, not {other}"
             ))),
         }
+    }
+
+    /// A required value of any JSON type.
+    pub(crate) fn value(&self, key: &str) -> Result<&'a Value, Unreadable> {
+        self.map
+            .get(key)
+            .ok_or_else(|| Unreadable(format!("input {key:?} is missing")))
     }
 }
