@@ -357,13 +357,12 @@ impl ResourceUri {
         form.append_pair("resource", self.as_str());
     }
 
-    /// Whether an `aud` value names this resource: byte-equal to the canonical string,
-    /// or itself a resource URI with the same canonical form (so `https://A.example/`
-    /// matches `https://a.example`, and `https://a.example/mcp/` does not match
-    /// `https://a.example/mcp`).
+    /// Whether an `aud` value names this resource: code point for code point equal to the
+    /// canonical string, with no URL normalisation (RFC 7519 §7.3). `https://a.example/`,
+    /// `https://A.example` and `https://a.example:443` do not name `https://a.example`:
+    /// a server reachable under several spellings lists each as an accepted audience.
     pub fn matches_audience_value(&self, aud: &str) -> bool {
         aud == self.canonical
-            || ResourceUri::parse(aud).is_ok_and(|other| other.canonical == self.canonical)
     }
 }
 

@@ -255,13 +255,13 @@ fn audience_check() {
         me.check_audience(Some(&one("https://mcp.example.com/mcp"))),
         Ok(())
     );
-    // Same canonical form.
-    assert_eq!(
-        me.check_audience(Some(&one("https://MCP.example.com:443/mcp"))),
-        Ok(())
-    );
-    // Different resources.
+    // Different resources, or the same one spelt differently: no normalisation
+    // (RFC 7519 7.3; attack catalogue AC-057).
     for other in [
+        "https://MCP.example.com:443/mcp",
+        "https://mcp.example.com:443/mcp",
+        "https://mcp.example.com/%6Dcp",
+        "https://mcp.example.com/mcp?x=1",
         "https://mcp.example.com/mcp/",
         "https://mcp.example.com",
         "https://mcp.example.com/MCP",
@@ -284,14 +284,21 @@ fn audience_check() {
     let many = Audience::Many(vec!["api://x".into(), "https://mcp.example.com/mcp".into()]);
     assert_eq!(me.check_audience(Some(&many)), Ok(()));
 
-    // A set of accepted audiences, one of them abstract-looking but a URI.
+    // A set of accepted audiences: the origin is accepted only when listed.
     let root = ResourceUri::parse("https://mcp.example.com").unwrap();
     assert_eq!(
-        check_audience(Some(&one("https://mcp.example.com/")), &[me.clone(), root]),
+        check_audience(Some(&one("https://mcp.example.com")), &[me.clone(), root]),
         Ok(())
     );
     assert_eq!(
-        check_audience(Some(&one("https://mcp.example.com/")), &[]),
+        check_audience(
+            Some(&one("https://mcp.example.com")),
+            std::slice::from_ref(&me)
+        ),
+        Err(AudienceError::Mismatch { presented: 1 })
+    );
+    assert_eq!(
+        check_audience(Some(&one("https://mcp.example.com/mcp")), &[]),
         Err(AudienceError::Mismatch { presented: 1 })
     );
 }
@@ -348,7 +355,7 @@ proptest! {
         if let Ok(r) = ResourceUri::parse(&s) {
             let again = ResourceUri::parse(r.as_str()).unwrap();
             prop_assert_eq!(again.as_str(), r.as_str());
-            prop_assert!(r.matches_audience_value(&s));
+            prop_assert!(r.matches_audience_value(r.as_str()));
             prop_assert!(!r.as_str().ends_with("://"));
             prop_assert!(r.as_str().starts_with("https://") || r.as_str().starts_with("http://"));
             // The query survives byte for byte.

@@ -33,8 +33,10 @@ fn urls(input: &Input<'_>) -> Result<Value, Unreadable> {
 
 fn validate(input: &Input<'_>) -> Result<Value, Unreadable> {
     let document = input.value("document")?.clone();
-    Ok(match Validation::new().validate_value(document, input.str("issuer")?) {
-        Ok(_) => json!({ "ok": true }),
-        Err(e) => error_value(&e),
-    })
+    Ok(
+        match Validation::new().validate_value(document, input.str("issuer")?) {
+            Ok(_) => json!({ "ok": true }),
+            Err(e) => error_value(&e),
+        },
+    )
 }

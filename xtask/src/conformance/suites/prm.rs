@@ -38,10 +38,12 @@ fn discovery_urls(input: &Input<'_>) -> Result<Value, Unreadable> {
         Ok(r) => r,
         Err(e) => return Ok(error_value(&e)),
     };
-    Ok(match discovery_candidates(&resource, input.opt_str("resource_metadata")?) {
-        Ok(c) => json!({ "urls": c.into_iter().map(|c| c.url).collect::<Vec<_>>() }),
-        Err(e) => error_value(&e),
-    })
+    Ok(
+        match discovery_candidates(&resource, input.opt_str("resource_metadata")?) {
+            Ok(c) => json!({ "urls": c.into_iter().map(|c| c.url).collect::<Vec<_>>() }),
+            Err(e) => error_value(&e),
+        },
+    )
 }
 
 fn validate(input: &Input<'_>) -> Result<Value, Unreadable> {
@@ -54,26 +56,28 @@ fn validate(input: &Input<'_>) -> Result<Value, Unreadable> {
 }
 
 fn www_authenticate(input: &Input<'_>) -> Result<Value, Unreadable> {
-    Ok(match parse_www_authenticate(input.str("header")?.as_bytes()) {
-        Ok(challenges) => {
-            let list: Vec<Value> = challenges
-                .into_iter()
-                .map(|c| {
-                    let mut obj = Map::new();
-                    obj.insert("scheme".into(), c.scheme.into());
-                    if !c.params.is_empty() {
-                        let params: Map<String, Value> =
-                            c.params.into_iter().map(|(k, v)| (k, v.into())).collect();
-                        obj.insert("params".into(), params.into());
-                    }
-                    if let Some(t) = c.token68 {
-                        obj.insert("token68".into(), t.into());
-                    }
-                    Value::Object(obj)
-                })
-                .collect();
-            json!({ "challenges": list })
-        }
-        Err(e) => error_value(&e),
-    })
+    Ok(
+        match parse_www_authenticate(input.str("header")?.as_bytes()) {
+            Ok(challenges) => {
+                let list: Vec<Value> = challenges
+                    .into_iter()
+                    .map(|c| {
+                        let mut obj = Map::new();
+                        obj.insert("scheme".into(), c.scheme.into());
+                        if !c.params.is_empty() {
+                            let params: Map<String, Value> =
+                                c.params.into_iter().map(|(k, v)| (k, v.into())).collect();
+                            obj.insert("params".into(), params.into());
+                        }
+                        if let Some(t) = c.token68 {
+                            obj.insert("token68".into(), t.into());
+                        }
+                        Value::Object(obj)
+                    })
+                    .collect();
+                json!({ "challenges": list })
+            }
+            Err(e) => error_value(&e),
+        },
+    )
 }
