@@ -1,4 +1,6 @@
-//! End-to-end tests of the mcp-oauth crates working together live in `tests/tests/`;
-//! the conformance vectors live in `tests/vectors/` and run through `cargo xtask
-//! conformance`. This library is empty until shared fixtures need a home.
+//! Shared fixtures for the mcp-oauth tests, the conformance-vector generator and the
+//! benchmarks. End-to-end tests of the crates working together live in `tests/tests/`;
+//! the conformance vectors in `tests/vectors/` run through `cargo xtask conformance`.
 #![forbid(unsafe_code)]
+
+pub mod jwt;

@@ -6,6 +6,7 @@
 mod ci;
 mod conformance;
 mod fuzz;
+mod gen_vectors;
 mod layering;
 mod tools;
 mod util;
@@ -26,6 +27,8 @@ Commands:
                                  each (default 60); `fuzz list` lists the targets
   deny [--advisories]            cargo-deny bans/licenses/sources; --advisories also checks
                                  the RustSec database (needs internet access)
+  gen-vectors                    regenerate tests/vectors/jwt.json from the test keys in
+                                 tests/fixtures/jwt/
   layering                       fail if a core crate's normal dependencies reach an async
                                  runtime or HTTP stack (tokio, hyper, reqwest, mio)
   help                           this text
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::main(rest),
         "deny" => tools::deny(rest),
         "layering" => layering::main(rest),
+        "gen-vectors" => gen_vectors::main(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

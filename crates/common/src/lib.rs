@@ -5,6 +5,10 @@ use core::fmt;
 
 use serde::de::DeserializeOwned;
 
+mod time;
+
+pub use time::UnixTime;
+
 /// Default [`JsonLimits::max_bytes`]: 1 MiB.
 pub const DEFAULT_MAX_BYTES: usize = 1024 * 1024;
 /// Default [`JsonLimits::max_depth`].

@@ -49,6 +49,13 @@ impl Code for HeaderError {
     }
 }
 
+impl Code for mcp_oauth_jwt::JwtError {
+    fn code(&self) -> &'static str {
+        // The library's one RFC 6750 mapping: invalid_token, or insufficient_scope.
+        self.bearer_error().as_str()
+    }
+}
+
 /// `{"error": "<code>"}` for a library error.
 pub(crate) fn error_value(err: &impl Code) -> serde_json::Value {
     serde_json::json!({ "error": err.code() })

@@ -73,4 +73,9 @@ impl<'a> Input<'a> {
             .get(key)
             .ok_or_else(|| Unreadable(format!("input {key:?} is missing")))
     }
+
+    /// An optional value of any JSON type.
+    pub(crate) fn opt_value(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key)
+    }
 }

@@ -4,6 +4,7 @@
 //! this folder, declare its input keys, and list it in [`SUITES`].
 
 mod as_metadata;
+mod jwt;
 mod pkce;
 mod prm;
 mod resource;
@@ -32,6 +33,7 @@ pub(crate) const SUITES: &[Suite] = &[
     prm::WWW_AUTHENTICATE,
     as_metadata::DISCOVERY_URLS,
     as_metadata::VALIDATE,
+    jwt::VALIDATE,
 ];
 
 /// The suite called `name`.

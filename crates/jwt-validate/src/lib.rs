@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod alg;
+pub mod crypto;
+mod error;
+mod introspection;
+mod jwk;
+mod jwks_cache;
+mod policy;
+mod token;
+mod token_cache;
+
+pub use alg::Algorithm;
+#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+pub use crypto::default_provider;
+pub use crypto::{CryptoProvider, PublicKeyMaterial, VerifyingKey};
+pub use error::{JwtError, KeyError, Malformed};
+pub use introspection::{
+    IntrospectionAuth, MAX_INTROSPECTION_LEN, introspection_request, parse_introspection,
+};
+pub use jwk::{Key, KeySet, KeySetLimits};
+pub use jwks_cache::{FetchError, FetchOutcome, JwksCache, JwksConfig, Lookup};
+pub use policy::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Policy};
+pub use token::{AuthContext, Validator};
+pub use token_cache::TokenCache;
+
+pub use mcp_oauth_common::UnixTime;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,173 @@
+//! What a token must satisfy.
+
+use core::time::Duration;
+
+use mcp_oauth_resource::ResourceUri;
+
+use crate::Algorithm;
+
+/// Default leeway for `exp`, `nbf` and `iat`: 60 seconds.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// Default maximum token size: 16 KiB.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// The rules a token is validated against. Secure by default: `exp` and `aud` required,
+/// the issuer and audience compared exactly, asymmetric algorithms only.
+///
+/// ```
+/// use mcp_oauth_jwt::Policy;
+/// use mcp_oauth_resource::ResourceUri;
+/// let policy = Policy::new("https://auth.example.com", &ResourceUri::parse("https://mcp.example.com/mcp")?)
+///     .require_scopes(["mcp:read"])
+///     .accept_typ(["at+jwt"]);
+/// # Ok::<(), mcp_oauth_resource::ResourceError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub(crate) issuers: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) leeway: u64,
+    pub(crate) required_scopes: Vec<String>,
+    pub(crate) typ: Option<Vec<String>>,
+    pub(crate) max_token_len: usize,
+    pub(crate) max_lifetime: Option<u64>,
+    pub(crate) required_claims: Vec<&'static str>,
+}
+
+impl Policy {
+    /// Tokens from `issuer` (compared byte for byte) for `resource` (the canonical string
+    /// must appear in `aud`). Default algorithms: every [`Algorithm`]; leeway 60 s; no
+    /// scopes required; `typ` not checked; 16 KiB maximum.
+    pub fn new(issuer: impl Into<String>, resource: &ResourceUri) -> Self {
+        Policy {
+            issuers: vec![issuer.into()],
+            audiences: vec![resource.as_str().to_owned()],
+            algorithms: Algorithm::ALL.to_vec(),
+            leeway: DEFAULT_LEEWAY.as_secs(),
+            required_scopes: Vec::new(),
+            typ: None,
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            max_lifetime: None,
+            required_claims: Vec::new(),
+        }
+    }
+
+    /// A policy from raw lists, for callers that hold audiences that are not resource
+    /// URIs (Entra's `api://<guid>`). Both lists must be non-empty for any token to pass.
+    pub fn from_lists<I, A>(issuers: I, audiences: A) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+        A: IntoIterator,
+        A::Item: Into<String>,
+    {
+        Policy {
+            issuers: issuers.into_iter().map(Into::into).collect(),
+            audiences: audiences.into_iter().map(Into::into).collect(),
+            algorithms: Algorithm::ALL.to_vec(),
+            leeway: DEFAULT_LEEWAY.as_secs(),
+            required_scopes: Vec::new(),
+            typ: None,
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            max_lifetime: None,
+            required_claims: Vec::new(),
+        }
+    }
+
+    /// Also accept tokens from this issuer.
+    pub fn also_accept_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Also accept this audience value (compared exactly), for an authorization server
+    /// that names this server differently (an origin, `api://<guid>`).
+    pub fn also_accept_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Restricts the algorithm allow-list.
+    pub fn algorithms<I: IntoIterator<Item = Algorithm>>(mut self, algorithms: I) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// Clock-skew allowance for `exp`, `nbf` and `iat` (whole seconds).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway.as_secs();
+        self
+    }
+
+    /// Scopes every request must carry (`scope` string, or `scp` string or array).
+    pub fn require_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Accept only these `typ` header values, compared case-insensitively with an
+    /// optional `application/` prefix (RFC 9068 §4: `at+jwt`). A token without `typ`
+    /// is then refused.
+    pub fn accept_typ<I, S>(mut self, typ: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.typ = Some(typ.into_iter().map(|t| normalize_typ(&t.into())).collect());
+        self
+    }
+
+    /// Largest token accepted, in bytes.
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.max_token_len = len;
+        self
+    }
+
+    /// Refuse tokens whose `exp − iat` (or, without `iat`, `exp − now`) exceeds this.
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = Some(lifetime.as_secs());
+        self
+    }
+
+    /// The strict RFC 9068 §2.2 and §4 profile: `typ` must be `at+jwt`, and `sub`,
+    /// `iat`, `jti` and `client_id` are required.
+    pub fn rfc9068_strict(mut self) -> Self {
+        self = self.accept_typ(["at+jwt"]);
+        self.required_claims = vec!["sub", "iat", "jti", "client_id"];
+        self
+    }
+
+    /// The accepted issuers.
+    pub fn issuers(&self) -> &[String] {
+        &self.issuers
+    }
+
+    /// The accepted audiences.
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// The allowed algorithms.
+    pub fn allowed_algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// The leeway in seconds.
+    pub fn leeway_secs(&self) -> u64 {
+        self.leeway
+    }
+}
+
+/// `Application/At+JWT` → `at+jwt`.
+pub(crate) fn normalize_typ(typ: &str) -> String {
+    let lower = typ.to_ascii_lowercase();
+    match lower.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => lower,
+    }
+}

@@ -1,0 +1,147 @@
+//! An opt-in cache of validated tokens: MCP clients send one token with many requests, so
+//! most requests need no signature verification at all.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use mcp_oauth_common::UnixTime;
+use sha2::{Digest as _, Sha256};
+
+use crate::{AuthContext, JwtError, KeySet, Validator};
+
+/// The SHA-256 of a token: the cache key. The token itself is never stored.
+type TokenHash = [u8; 32];
+
+/// The key is already a uniform hash: use its first eight bytes as the table hash.
+#[derive(Default)]
+struct PrefixHasher(u64);
+
+impl Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut b = [0u8; 8];
+        for (d, s) in b.iter_mut().zip(bytes) {
+            *d = *s;
+        }
+        self.0 ^= u64::from_le_bytes(b);
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    ctx: Arc<AuthContext>,
+}
+
+/// A bounded map from token hash to validated context.
+///
+/// Every hit re-checks `exp` against `now` (with the policy's leeway) and that the key
+/// that verified the token is still in the current key set, so a rotated-out key stops
+/// authenticating at once. Only tokens that passed full validation enter the cache, so
+/// an attacker cannot fill it. When full, the oldest entry is evicted.
+#[derive(Debug)]
+pub struct TokenCache {
+    map: HashMap<TokenHash, Entry, BuildHasherDefault<PrefixHasher>>,
+    order: VecDeque<TokenHash>,
+    capacity: usize,
+}
+
+impl TokenCache {
+    /// A cache holding at most `capacity` tokens (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        TokenCache {
+            map: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
+            order: VecDeque::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// Number of cached tokens.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn hash(token: &str) -> TokenHash {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// A cached, still-valid context for `token`, or `None` (expired entries, and entries
+    /// whose key left `keys`, are dropped). Pass `keys: None` for introspected tokens,
+    /// which have no key; they live until their `exp`.
+    pub fn get(
+        &mut self,
+        token: &str,
+        keys: Option<&KeySet>,
+        leeway_secs: u64,
+        now: UnixTime,
+    ) -> Option<Arc<AuthContext>> {
+        let h = Self::hash(token);
+        let entry = self.map.get(&h)?;
+        let alive = entry.ctx.is_live(now, leeway_secs)
+            && match (entry.ctx.key_id.as_deref(), keys) {
+                (Some(kid), Some(keys)) => keys.contains_kid(kid),
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+        if alive {
+            Some(entry.ctx.clone())
+        } else {
+            self.map.remove(&h);
+            None
+        }
+    }
+
+    /// Caches a context for `token`.
+    pub fn insert(&mut self, token: &str, ctx: Arc<AuthContext>) {
+        let h = Self::hash(token);
+        if self.map.insert(h, Entry { ctx }).is_none() {
+            self.order.push_back(h);
+        }
+        while self.map.len() > self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+        // Keep the order queue from growing with hashes already removed on expiry.
+        if self.order.len() > self.capacity * 2 {
+            let map = &self.map;
+            self.order.retain(|h| map.contains_key(h));
+        }
+    }
+
+    /// Validates through the cache: a hit costs a hash and a lookup; a miss validates in
+    /// full and caches the result. Scopes are checked on every call, hit or miss.
+    pub fn validate<S: AsRef<str>>(
+        &mut self,
+        validator: &Validator,
+        token: &str,
+        keys: &KeySet,
+        now: UnixTime,
+        operation_scopes: &[S],
+    ) -> Result<Arc<AuthContext>, JwtError> {
+        let leeway = validator.policy().leeway_secs();
+        let ctx = match self.get(token, Some(keys), leeway, now) {
+            Some(ctx) => ctx,
+            None => {
+                let ctx = Arc::new(validator.verify(token, keys, now)?);
+                self.insert(token, ctx.clone());
+                ctx
+            }
+        };
+        ctx.require_scopes(&validator.policy().required_scopes)?;
+        ctx.require_scopes(operation_scopes)?;
+        Ok(ctx)
+    }
+}
