@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod ci;
 mod conformance;
 mod fuzz;
@@ -31,6 +32,10 @@ Commands:
                                  tests/fixtures/jwt/
   layering                       fail if a core crate's normal dependencies reach an async
                                  runtime or HTTP stack (tokio, hyper, reqwest, mio)
+  bench jwt [--json] [--rounds N] [--ms N]
+                                 tokens per second of JWT validation against the raw
+                                 signature verify, ring and aws-lc-rs, jsonwebtoken, and the
+                                 verified-token cache; one core, interleaved rounds
   help                           this text
 ";
 
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
     };
     let result = match cmd {
         "ci" => ci::main(rest),
+        "bench" => bench::main(rest),
         "conformance" => return conformance::main(rest),
         "fuzz" => fuzz::main(rest),
         "deny" => tools::deny(rest),

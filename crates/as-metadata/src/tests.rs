@@ -245,6 +245,25 @@ fn limits_apply() {
     ));
 }
 
+/// Found by the `as_metadata` fuzz target: unknown members must round-trip exactly,
+/// floats included (serde_json's `float_roundtrip`).
+#[test]
+fn unknown_floats_round_trip_exactly() {
+    let mut d = good("https://as.example.com");
+    d["x_vendor"] =
+        serde_json::from_str(r#"{"a": [0, 5.555555555555554e+83, 0.1, 1e-300]}"#).unwrap();
+    let bytes = serde_json::to_vec(&d).unwrap();
+    let m = Validation::new()
+        .validate(&bytes, "https://as.example.com")
+        .unwrap();
+    let again = AuthorizationServerMetadata::parse(&m.to_json(), &JsonLimits::default()).unwrap();
+    assert_eq!(again, m);
+    assert_eq!(
+        m.extra["x_vendor"]["a"][1].as_f64(),
+        Some(5.555555555555554e83)
+    );
+}
+
 proptest! {
     #[test]
     fn metadata_round_trip(

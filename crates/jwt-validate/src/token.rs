@@ -16,34 +16,106 @@ use crate::{Algorithm, JwtError, KeySet, Malformed, Policy};
 /// Largest decoded header accepted, in bytes.
 const MAX_HEADER_LEN: usize = 2048;
 
+/// A string from the claims: a span of the payload when it had no escapes (no
+/// allocation), or its own copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Text {
+    Span(u32, u32),
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// `s` as a span of `base` when it lies inside it, else a copy.
+    fn of(s: &str, base: &[u8]) -> Text {
+        let start = (s.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        match (u32::try_from(start), u32::try_from(s.len())) {
+            (Ok(st), Ok(len))
+                if start
+                    .checked_add(s.len())
+                    .is_some_and(|end| end <= base.len()) =>
+            {
+                Text::Span(st, st + len)
+            }
+            _ => Text::Owned(s.into()),
+        }
+    }
+
+    fn get<'a>(&'a self, payload: &'a [u8]) -> &'a str {
+        match self {
+            Text::Owned(s) => s,
+            Text::Span(a, b) => payload
+                .get(*a as usize..*b as usize)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// A validated token: who it is for, from whom, with what.
+///
+/// The strings it returns point into the claims set it keeps, so building one costs a
+/// few allocations, not one per claim.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthContext {
-    /// `iss`.
-    pub issuer: String,
-    /// `sub`, when present.
-    pub subject: Option<String>,
-    /// `client_id`, when present.
-    pub client_id: Option<String>,
-    /// The granted scopes (`scope`, or `scp` string or array), in token order.
-    pub scopes: Vec<String>,
-    /// The `aud` values.
-    pub audience: Vec<String>,
-    /// `exp`, rounded down to whole seconds.
-    pub expires_at: UnixTime,
-    /// `exp` exactly as received (NumericDate may have a fraction).
-    pub(crate) exp: f64,
-    /// `jti`, when present.
-    pub token_id: Option<String>,
-    /// The header's `kid`, when present.
-    pub key_id: Option<String>,
-    /// The algorithm the token was verified with (`None` for introspected tokens).
-    pub algorithm: Option<Algorithm>,
-    /// The claims set as received (a JSON object).
-    pub(crate) payload: Vec<u8>,
+    issuer: Text,
+    subject: Option<Text>,
+    client_id: Option<Text>,
+    token_id: Option<Text>,
+    scopes: Vec<Text>,
+    audience: Vec<Text>,
+    exp: f64,
+    key_id: Option<String>,
+    algorithm: Option<Algorithm>,
+    payload: Vec<u8>,
 }
 
 impl AuthContext {
+    /// `iss`.
+    pub fn issuer(&self) -> &str {
+        self.issuer.get(&self.payload)
+    }
+
+    /// `sub`, when present.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_ref().map(|t| t.get(&self.payload))
+    }
+
+    /// `client_id`, when present.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_ref().map(|t| t.get(&self.payload))
+    }
+
+    /// `jti`, when present.
+    pub fn token_id(&self) -> Option<&str> {
+        self.token_id.as_ref().map(|t| t.get(&self.payload))
+    }
+
+    /// The granted scopes (`scope`, and `scp` string or array), in token order, without
+    /// repeats.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes.iter().map(|t| t.get(&self.payload))
+    }
+
+    /// The `aud` values.
+    pub fn audience(&self) -> impl Iterator<Item = &str> {
+        self.audience.iter().map(|t| t.get(&self.payload))
+    }
+
+    /// `exp`, rounded down to whole seconds.
+    pub fn expires_at(&self) -> UnixTime {
+        UnixTime(self.exp.max(0.0).floor() as u64)
+    }
+
+    /// The header's `kid`, when present.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// The algorithm the token was verified with (`None` for introspected tokens).
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        self.algorithm
+    }
+
     /// Whether the token is still unexpired at `now` with `leeway_secs` of skew.
     pub fn is_live(&self, now: UnixTime, leeway_secs: u64) -> bool {
         (now.as_secs() as f64) < self.exp + leeway_secs as f64
@@ -53,7 +125,7 @@ impl AuthContext {
     pub fn has_scopes<S: AsRef<str>>(&self, required: &[S]) -> bool {
         required
             .iter()
-            .all(|r| self.scopes.iter().any(|s| s == r.as_ref()))
+            .all(|r| self.scopes().any(|s| s == r.as_ref()))
     }
 
     /// The required scopes that were not granted, or `Ok` when none is missing. The error
@@ -62,7 +134,7 @@ impl AuthContext {
         let missing: Vec<String> = required
             .iter()
             .map(AsRef::as_ref)
-            .filter(|r| !self.scopes.iter().any(|s| s == r))
+            .filter(|r| !self.scopes().any(|s| s == *r))
             .map(str::to_owned)
             .collect();
         if missing.is_empty() {
@@ -134,6 +206,24 @@ struct RawClaims<'a> {
     cnf: Option<&'a RawValue>,
 }
 
+/// Segments that decode to at most this many bytes (headers, signatures up to RSA-4096)
+/// are decoded on the stack.
+const STACK_DECODE: usize = 512;
+
+/// Decodes into `buf` when it fits; `Ok(None)` when the segment is larger.
+fn decode_small<'b>(
+    segment: &str,
+    buf: &'b mut [u8; STACK_DECODE],
+) -> Result<Option<&'b [u8]>, JwtError> {
+    if segment.len() / 4 * 3 + 3 > STACK_DECODE {
+        return Ok(None);
+    }
+    let n = URL_SAFE_NO_PAD
+        .decode_slice(segment.as_bytes(), buf)
+        .map_err(|_| JwtError::Malformed(Malformed::Base64))?;
+    Ok(buf.get(..n))
+}
+
 fn decode(segment: &str) -> Result<Vec<u8>, JwtError> {
     URL_SAFE_NO_PAD
         .decode(segment.as_bytes())
@@ -164,10 +254,6 @@ fn str_claim<'a>(
         .map_err(|_| JwtError::InvalidClaim { claim })
 }
 
-fn string(raw: Option<&RawValue>, claim: &'static str) -> Result<Option<String>, JwtError> {
-    Ok(str_claim(raw, claim)?.map(Cow::into_owned))
-}
-
 fn number(raw: Option<&RawValue>, claim: &'static str) -> Result<Option<f64>, JwtError> {
     match raw {
         None => Ok(None),
@@ -178,32 +264,42 @@ fn number(raw: Option<&RawValue>, claim: &'static str) -> Result<Option<f64>, Jw
     }
 }
 
+/// A string claim as [`Text`] over `base`.
+fn text_claim(
+    raw: Option<&RawValue>,
+    claim: &'static str,
+    base: &[u8],
+) -> Result<Option<Text>, JwtError> {
+    Ok(str_claim(raw, claim)?.map(|c| Text::of(&c, base)))
+}
+
 /// `"a b"` or `["a", "b"]`, both allowed for `scp`; only the string for `scope`.
 fn scopes(
     raw: Option<&RawValue>,
     claim: &'static str,
     allow_array: bool,
-    out: &mut Vec<String>,
+    base: &[u8],
+    out: &mut Vec<Text>,
 ) -> Result<(), JwtError> {
     let Some(raw) = raw else { return Ok(()) };
     let bad = || JwtError::InvalidClaim { claim };
     let text = raw.get();
-    let list: Vec<String> = if text.starts_with('"') {
-        let s: String = serde_json::from_str(text).map_err(|_| bad())?;
+    let mut add = |s: &str| {
+        if !out.iter().any(|o| o.get(base) == s) {
+            out.push(Text::of(s, base));
+        }
+    };
+    if text.starts_with('"') {
+        let s = str_claim(Some(raw), claim)?.ok_or_else(bad)?;
         // RFC 6749 §3.3: scope tokens are separated by spaces; empty tokens ignored.
-        s.split(' ')
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect()
+        s.split(' ').filter(|t| !t.is_empty()).for_each(&mut add);
     } else if allow_array {
-        serde_json::from_str(text).map_err(|_| bad())?
+        for r in serde_json::from_str::<Vec<&RawValue>>(text).map_err(|_| bad())? {
+            let s = str_claim(Some(r), claim)?.ok_or_else(bad)?;
+            add(&s);
+        }
     } else {
         return Err(bad());
-    };
-    for s in list {
-        if !out.contains(&s) {
-            out.push(s);
-        }
     }
     Ok(())
 }
@@ -275,11 +371,15 @@ impl Validator {
         if h64.len() > MAX_HEADER_LEN * 4 / 3 + 4 {
             return Err(JwtError::Malformed(Malformed::Header));
         }
-        let mut header_buf = [0u8; MAX_HEADER_LEN];
-        let header_len = URL_SAFE_NO_PAD
-            .decode_slice(h64.as_bytes(), &mut header_buf)
-            .map_err(|_| JwtError::Malformed(Malformed::Base64))?;
-        let header_bytes = header_buf.get(..header_len).unwrap_or_default();
+        let mut header_stack = [0u8; STACK_DECODE];
+        let header_heap;
+        let header_bytes = match decode_small(h64, &mut header_stack)? {
+            Some(b) => b,
+            None => {
+                header_heap = decode(h64)?;
+                header_heap.as_slice()
+            }
+        };
         if !is_object(header_bytes) {
             return Err(JwtError::Malformed(Malformed::Header));
         }
@@ -300,12 +400,15 @@ impl Validator {
                 return Err(JwtError::TypeNotAccepted);
             }
         }
-        // RSA signatures are at most 8192 bits; anything longer is refused by length.
-        let mut sig_buf = [0u8; 1024];
-        let sig_len = URL_SAFE_NO_PAD
-            .decode_slice(s64.as_bytes(), &mut sig_buf)
-            .map_err(|_| JwtError::Malformed(Malformed::SignatureLength))?;
-        let signature = sig_buf.get(..sig_len).unwrap_or_default();
+        let mut sig_stack = [0u8; STACK_DECODE];
+        let sig_heap;
+        let signature = match decode_small(s64, &mut sig_stack)? {
+            Some(b) => b,
+            None => {
+                sig_heap = decode(s64)?;
+                sig_heap.as_slice()
+            }
+        };
         if alg
             .fixed_signature_len()
             .is_some_and(|len| len != signature.len())
@@ -330,20 +433,20 @@ impl Validator {
         }
         let claims: RawClaims<'_> = serde_json::from_slice(&payload)
             .map_err(|_| JwtError::Malformed(Malformed::Payload))?;
-        let checked = check_claims(&self.policy, &claims, now)?;
+        let checked = check_claims(&self.policy, &claims, now, &payload)?;
         let kid = header.kid.map(Cow::into_owned);
         Ok(checked.into_context(payload, Some(alg), kid))
     }
 }
 
-/// What [`check_claims`] extracts; borrowed from the payload until the context is built.
+/// What [`check_claims`] extracts, as spans of the payload.
 struct Checked {
-    issuer: String,
-    subject: Option<String>,
-    client_id: Option<String>,
-    token_id: Option<String>,
-    scopes: Vec<String>,
-    audience: Vec<String>,
+    issuer: Text,
+    subject: Option<Text>,
+    client_id: Option<Text>,
+    token_id: Option<Text>,
+    scopes: Vec<Text>,
+    audience: Vec<Text>,
     exp: f64,
 }
 
@@ -358,11 +461,10 @@ impl Checked {
             issuer: self.issuer,
             subject: self.subject,
             client_id: self.client_id,
+            token_id: self.token_id,
             scopes: self.scopes,
             audience: self.audience,
-            expires_at: UnixTime(self.exp.max(0.0).floor() as u64),
             exp: self.exp,
-            token_id: self.token_id,
             key_id,
             algorithm,
             payload,
@@ -370,7 +472,13 @@ impl Checked {
     }
 }
 
-fn check_claims(p: &Policy, c: &RawClaims<'_>, now: UnixTime) -> Result<Checked, JwtError> {
+/// Checks the registered claims. `base` is the payload the claims borrow from.
+fn check_claims(
+    p: &Policy,
+    c: &RawClaims<'_>,
+    now: UnixTime,
+    base: &[u8],
+) -> Result<Checked, JwtError> {
     if c.cnf.is_some() {
         return Err(JwtError::SenderConstrained);
     }
@@ -401,13 +509,16 @@ fn check_claims(p: &Policy, c: &RawClaims<'_>, now: UnixTime) -> Result<Checked,
             return Err(JwtError::IssuedAtRejected);
         }
     }
-    let audience = audience(c.aud)?;
-    if !audience.iter().any(|a| p.audiences.contains(a)) {
+    let audience = audience(c.aud, base)?;
+    if !audience
+        .iter()
+        .any(|a| p.audiences.iter().any(|x| x == a.get(base)))
+    {
         return Err(JwtError::AudienceMismatch);
     }
-    let subject = string(c.sub, "sub")?;
-    let client_id = string(c.client_id, "client_id")?;
-    let token_id = string(c.jti, "jti")?;
+    let subject = text_claim(c.sub, "sub", base)?;
+    let client_id = text_claim(c.client_id, "client_id", base)?;
+    let token_id = text_claim(c.jti, "jti", base)?;
     for claim in &p.required_claims {
         let present = match *claim {
             "sub" => subject.is_some(),
@@ -421,10 +532,10 @@ fn check_claims(p: &Policy, c: &RawClaims<'_>, now: UnixTime) -> Result<Checked,
         }
     }
     let mut granted = Vec::new();
-    scopes(c.scope, "scope", false, &mut granted)?;
-    scopes(c.scp, "scp", true, &mut granted)?;
+    scopes(c.scope, "scope", false, base, &mut granted)?;
+    scopes(c.scp, "scp", true, base, &mut granted)?;
     Ok(Checked {
-        issuer: issuer.into_owned(),
+        issuer: Text::of(&issuer, base),
         subject,
         client_id,
         token_id,
@@ -435,19 +546,22 @@ fn check_claims(p: &Policy, c: &RawClaims<'_>, now: UnixTime) -> Result<Checked,
 }
 
 /// `aud`: a string or a non-empty array of strings (RFC 7519 §4.1.3); absent is an error.
-fn audience(raw: Option<&RawValue>) -> Result<Vec<String>, JwtError> {
+fn audience(raw: Option<&RawValue>, base: &[u8]) -> Result<Vec<Text>, JwtError> {
     let raw = raw.ok_or(JwtError::AudienceMismatch)?;
-    let bad = JwtError::InvalidClaim { claim: "aud" };
+    let bad = || JwtError::InvalidClaim { claim: "aud" };
     let text = raw.get();
-    let list: Vec<String> = if text.starts_with('"') {
-        vec![serde_json::from_str(text).map_err(|_| bad.clone())?]
-    } else {
-        serde_json::from_str(text).map_err(|_| bad.clone())?
-    };
-    if list.is_empty() || list.len() > mcp_oauth_resource::MAX_AUDIENCE_VALUES {
-        return Err(bad);
+    if text.starts_with('"') {
+        let one = text_claim(Some(raw), "aud", base)?.ok_or_else(bad)?;
+        return Ok(vec![one]);
     }
-    Ok(list)
+    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|_| bad())?;
+    if items.is_empty() || items.len() > mcp_oauth_resource::MAX_AUDIENCE_VALUES {
+        return Err(bad());
+    }
+    items
+        .into_iter()
+        .map(|r| text_claim(Some(r), "aud", base)?.ok_or_else(bad))
+        .collect()
 }
 
 /// Claims from an introspection response (RFC 7662 §2.2), checked with the same rules.
@@ -470,6 +584,7 @@ pub(crate) fn check_introspected(
     }
     let claims: RawClaims<'_> =
         serde_json::from_slice(payload).map_err(|_| JwtError::Malformed(Malformed::Payload))?;
-    let checked = check_claims(p, &claims, now)?;
+    let checked = check_claims(p, &claims, now, payload)?;
+    // Spans are offsets into the payload, so they hold for the context's own copy.
     Ok(checked.into_context(payload.to_vec(), None, None))
 }

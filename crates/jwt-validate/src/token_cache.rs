@@ -87,7 +87,7 @@ impl TokenCache {
         let h = Self::hash(token);
         let entry = self.map.get(&h)?;
         let alive = entry.ctx.is_live(now, leeway_secs)
-            && match (entry.ctx.key_id.as_deref(), keys) {
+            && match (entry.ctx.key_id(), keys) {
                 (Some(kid), Some(keys)) => keys.contains_kid(kid),
                 (Some(_), None) => false,
                 (None, _) => true,

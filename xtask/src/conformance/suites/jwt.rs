@@ -85,10 +85,10 @@ fn validate_with(
         Ok(ctx) => {
             let mut out = Map::new();
             out.insert("ok".into(), true.into());
-            if let Some(sub) = ctx.subject {
+            if let Some(sub) = ctx.subject() {
                 out.insert("sub".into(), sub.into());
             }
-            out.insert("scopes".into(), ctx.scopes.into());
+            out.insert("scopes".into(), ctx.scopes().collect::<Vec<_>>().into());
             Value::Object(out)
         }
         Err(e) => error_value(&e),

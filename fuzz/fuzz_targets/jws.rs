@@ -1,0 +1,32 @@
+//! A bearer token from the network, through the whole validator with the fixture keys.
+//! Invariants: no panic; an accepted token names the fixture issuer and audience.
+#![no_main]
+#![forbid(unsafe_code)]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use mcp_oauth_jwt::{KeySet, KeySetLimits, Policy, UnixTime, Validator, crypto::Ring};
+use mcp_oauth_tests::jwt::{ISSUER, N, RESOURCE, TestKeys};
+
+fn fixture() -> &'static (Validator, KeySet) {
+    static F: OnceLock<(Validator, KeySet)> = OnceLock::new();
+    F.get_or_init(|| {
+        let keys = TestKeys::load().expect("fixture keys");
+        let set =
+            KeySet::from_value(&keys.jwks(), &Ring, &KeySetLimits::default()).expect("fixture set");
+        let policy = Policy::from_lists([ISSUER], [RESOURCE]);
+        (Validator::new(policy), set)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (validator, keys) = fixture();
+    if let Ok(ctx) = validator.validate(token, keys, UnixTime(N)) {
+        assert_eq!(ctx.issuer(), ISSUER);
+        assert!(ctx.audience().any(|a| a == RESOURCE));
+    }
+});
