@@ -2,7 +2,12 @@
 //! the attack classes, the JWKS cache on a fake clock, the verified-token cache,
 //! introspection, and property tests (requirements MCP-RS-1/2, RFC 9068 §4, RFC 8725).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -342,11 +347,7 @@ fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
 type Responder<'a> = &'a mut dyn FnMut(&http::Request<()>) -> (StatusCode, HeaderMap, Vec<u8>);
 
 /// Answers every request the cache wants at `now` with `respond`.
-fn drive(
-    c: &mut JwksCache,
-    now: UnixTime,
-    respond: Responder<'_>,
-) -> Option<FetchOutcome> {
+fn drive(c: &mut JwksCache, now: UnixTime, respond: Responder<'_>) -> Option<FetchOutcome> {
     let req = c.poll_request(now)?;
     let (status, h, body) = respond(&req);
     Some(c.handle_response(now, status, &h, &body))

@@ -5,8 +5,10 @@ use core::fmt;
 
 use serde::de::DeserializeOwned;
 
+mod net;
 mod time;
 
+pub use net::is_forbidden_address;
 pub use time::UnixTime;
 
 /// Default [`JsonLimits::max_bytes`]: 1 MiB.

@@ -391,8 +391,9 @@ impl AsRef<str> for ResourceUri {
     }
 }
 
-/// RFC 3986 §2: unreserved, reserved, and `%HH`.
-fn check_uri_characters(input: &str) -> Result<(), ResourceError> {
+/// Checks that every byte of `input` may appear in a URI (RFC 3986 §2: unreserved,
+/// reserved, and `%HH`); reports the first offending byte. No other parsing is done.
+pub fn check_uri_characters(input: &str) -> Result<(), ResourceError> {
     let bytes = input.as_bytes();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {

@@ -56,6 +56,12 @@ impl Code for mcp_oauth_jwt::JwtError {
     }
 }
 
+impl Code for mcp_oauth_dcr::Rejection {
+    fn code(&self) -> &'static str {
+        self.code.as_str()
+    }
+}
+
 /// `{"error": "<code>"}` for a library error.
 pub(crate) fn error_value(err: &impl Code) -> serde_json::Value {
     serde_json::json!({ "error": err.code() })

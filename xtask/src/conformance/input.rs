@@ -74,6 +74,21 @@ impl<'a> Input<'a> {
             .ok_or_else(|| Unreadable(format!("input {key:?} is missing")))
     }
 
+    /// A required whole number.
+    pub(crate) fn u64(&self, key: &str) -> Result<u64, Unreadable> {
+        self.value(key)?
+            .as_u64()
+            .ok_or_else(|| Unreadable(format!("input {key:?} must be a whole number")))
+    }
+
+    /// A required array of strings.
+    pub(crate) fn strings(&self, key: &str) -> Result<Vec<String>, Unreadable> {
+        self.value(key)?
+            .as_array()
+            .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect())
+            .ok_or_else(|| Unreadable(format!("input {key:?} must be an array of strings")))
+    }
+
     /// An optional value of any JSON type.
     pub(crate) fn opt_value(&self, key: &str) -> Option<&'a Value> {
         self.map.get(key)

@@ -4,6 +4,7 @@
 //! this folder, declare its input keys, and list it in [`SUITES`].
 
 mod as_metadata;
+mod dcr;
 mod jwt;
 mod pkce;
 mod prm;
@@ -34,6 +35,9 @@ pub(crate) const SUITES: &[Suite] = &[
     as_metadata::DISCOVERY_URLS,
     as_metadata::VALIDATE,
     jwt::VALIDATE,
+    dcr::VALIDATE,
+    dcr::RESPONSE,
+    dcr::REDIRECT_MATCH,
 ];
 
 /// The suite called `name`.
