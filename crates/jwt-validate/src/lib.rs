@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod alg;
+mod claims;
 pub mod crypto;
 mod error;
 mod introspection;

@@ -8,6 +8,8 @@ use mcp_oauth_common::UnixTime;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
+
+use crate::claims::{Claims, Field, OneOrMany};
 use serde_json::{Map, Value};
 
 use crate::policy::normalize_typ;
@@ -178,34 +180,6 @@ fn present_string<'de: 'a, 'a, D: serde::Deserializer<'de>>(
     <Cow<'a, str> as Deserialize>::deserialize(d).map(Some)
 }
 
-/// The registered claims, each kept raw so its type is checked with a precise error.
-/// Unknown claims are skipped without allocating; a repeated registered claim is an error.
-#[derive(Deserialize)]
-struct RawClaims<'a> {
-    #[serde(default, borrow)]
-    iss: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    sub: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    aud: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    exp: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    nbf: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    iat: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    jti: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    client_id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    scope: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    scp: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    cnf: Option<&'a RawValue>,
-}
-
 /// Segments that decode to at most this many bytes (headers, signatures up to RSA-4096)
 /// are decoded on the stack.
 const STACK_DECODE: usize = 512;
@@ -239,69 +213,30 @@ fn is_object(bytes: &[u8]) -> bool {
         .is_some_and(|b| *b == b'{')
 }
 
-/// A string claim, borrowed from the payload unless it holds escapes.
-fn str_claim<'a>(
-    raw: Option<&'a RawValue>,
-    claim: &'static str,
-) -> Result<Option<Cow<'a, str>>, JwtError> {
-    let Some(raw) = raw else { return Ok(None) };
-    let text = raw.get();
-    if let Ok(s) = serde_json::from_str::<&str>(text) {
-        return Ok(Some(Cow::Borrowed(s)));
-    }
-    serde_json::from_str::<String>(text)
-        .map(|s| Some(Cow::Owned(s)))
-        .map_err(|_| JwtError::InvalidClaim { claim })
-}
-
-fn number(raw: Option<&RawValue>, claim: &'static str) -> Result<Option<f64>, JwtError> {
-    match raw {
-        None => Ok(None),
-        Some(r) => match serde_json::from_str::<f64>(r.get()) {
-            Ok(v) if v.is_finite() => Ok(Some(v)),
-            _ => Err(JwtError::InvalidClaim { claim }),
-        },
-    }
-}
-
 /// A string claim as [`Text`] over `base`.
 fn text_claim(
-    raw: Option<&RawValue>,
+    field: Field<Cow<'_, str>>,
     claim: &'static str,
     base: &[u8],
 ) -> Result<Option<Text>, JwtError> {
-    Ok(str_claim(raw, claim)?.map(|c| Text::of(&c, base)))
+    Ok(field
+        .get()
+        .map_err(|()| JwtError::InvalidClaim { claim })?
+        .map(|c| Text::of(&c, base)))
 }
 
-/// `"a b"` or `["a", "b"]`, both allowed for `scp`; only the string for `scope`.
-fn scopes(
-    raw: Option<&RawValue>,
-    claim: &'static str,
-    allow_array: bool,
-    base: &[u8],
-    out: &mut Vec<Text>,
-) -> Result<(), JwtError> {
-    let Some(raw) = raw else { return Ok(()) };
-    let bad = || JwtError::InvalidClaim { claim };
-    let text = raw.get();
-    let mut add = |s: &str| {
-        if !out.iter().any(|o| o.get(base) == s) {
-            out.push(Text::of(s, base));
+fn number(field: Field<f64>, claim: &'static str) -> Result<Option<f64>, JwtError> {
+    field.get().map_err(|()| JwtError::InvalidClaim { claim })
+}
+
+/// Adds a scope string's tokens (RFC 6749 §3.3: separated by single spaces; empty
+/// tokens ignored), without repeats.
+fn add_scopes(s: &str, base: &[u8], out: &mut Vec<Text>) {
+    for t in s.split(' ').filter(|t| !t.is_empty()) {
+        if !out.iter().any(|o| o.get(base) == t) {
+            out.push(Text::of(t, base));
         }
-    };
-    if text.starts_with('"') {
-        let s = str_claim(Some(raw), claim)?.ok_or_else(bad)?;
-        // RFC 6749 §3.3: scope tokens are separated by spaces; empty tokens ignored.
-        s.split(' ').filter(|t| !t.is_empty()).for_each(&mut add);
-    } else if allow_array {
-        for r in serde_json::from_str::<Vec<&RawValue>>(text).map_err(|_| bad())? {
-            let s = str_claim(Some(r), claim)?.ok_or_else(bad)?;
-            add(&s);
-        }
-    } else {
-        return Err(bad());
     }
-    Ok(())
 }
 
 /// Validates tokens against a [`Policy`] and a [`KeySet`].
@@ -431,9 +366,9 @@ impl Validator {
         if !is_object(&payload) {
             return Err(JwtError::Malformed(Malformed::Payload));
         }
-        let claims: RawClaims<'_> = serde_json::from_slice(&payload)
+        let claims: Claims<'_> = serde_json::from_slice(&payload)
             .map_err(|_| JwtError::Malformed(Malformed::Payload))?;
-        let checked = check_claims(&self.policy, &claims, now, &payload)?;
+        let checked = check_claims(&self.policy, claims, now, &payload)?;
         let kid = header.kid.map(Cow::into_owned);
         Ok(checked.into_context(payload, Some(alg), kid))
     }
@@ -475,14 +410,18 @@ impl Checked {
 /// Checks the registered claims. `base` is the payload the claims borrow from.
 fn check_claims(
     p: &Policy,
-    c: &RawClaims<'_>,
+    c: Claims<'_>,
     now: UnixTime,
     base: &[u8],
 ) -> Result<Checked, JwtError> {
     if c.cnf.is_some() {
         return Err(JwtError::SenderConstrained);
     }
-    let issuer = str_claim(c.iss, "iss")?.ok_or(JwtError::MissingClaim { claim: "iss" })?;
+    let issuer = c
+        .iss
+        .get()
+        .map_err(|()| JwtError::InvalidClaim { claim: "iss" })?
+        .ok_or(JwtError::MissingClaim { claim: "iss" })?;
     if !p.issuers.iter().any(|i| *i == issuer) {
         return Err(JwtError::IssuerNotAccepted);
     }
@@ -532,8 +471,23 @@ fn check_claims(
         }
     }
     let mut granted = Vec::new();
-    scopes(c.scope, "scope", false, base, &mut granted)?;
-    scopes(c.scp, "scp", true, base, &mut granted)?;
+    // `scope` is a string (RFC 9068 §2.2.3); `scp` a string or an array (Entra, Okta).
+    if let Some(s) = c
+        .scope
+        .get()
+        .map_err(|()| JwtError::InvalidClaim { claim: "scope" })?
+    {
+        add_scopes(&s, base, &mut granted);
+    }
+    match c
+        .scp
+        .get()
+        .map_err(|()| JwtError::InvalidClaim { claim: "scp" })?
+    {
+        Some(OneOrMany::One(s)) => add_scopes(&s, base, &mut granted),
+        Some(OneOrMany::Many(list)) => list.iter().for_each(|s| add_scopes(s, base, &mut granted)),
+        None => {}
+    }
     Ok(Checked {
         issuer: Text::of(&issuer, base),
         subject,
@@ -546,22 +500,18 @@ fn check_claims(
 }
 
 /// `aud`: a string or a non-empty array of strings (RFC 7519 §4.1.3); absent is an error.
-fn audience(raw: Option<&RawValue>, base: &[u8]) -> Result<Vec<Text>, JwtError> {
-    let raw = raw.ok_or(JwtError::AudienceMismatch)?;
-    let bad = || JwtError::InvalidClaim { claim: "aud" };
-    let text = raw.get();
-    if text.starts_with('"') {
-        let one = text_claim(Some(raw), "aud", base)?.ok_or_else(bad)?;
-        return Ok(vec![one]);
+fn audience(field: Field<OneOrMany<'_>>, base: &[u8]) -> Result<Vec<Text>, JwtError> {
+    let bad = JwtError::InvalidClaim { claim: "aud" };
+    if !field.is_present() {
+        return Err(JwtError::AudienceMismatch);
     }
-    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|_| bad())?;
-    if items.is_empty() || items.len() > mcp_oauth_resource::MAX_AUDIENCE_VALUES {
-        return Err(bad());
+    match field.get().map_err(|()| bad.clone())? {
+        Some(OneOrMany::One(s)) => Ok(vec![Text::of(&s, base)]),
+        Some(OneOrMany::Many(list)) if !list.is_empty() => {
+            Ok(list.iter().map(|s| Text::of(s, base)).collect())
+        }
+        _ => Err(bad),
     }
-    items
-        .into_iter()
-        .map(|r| text_claim(Some(r), "aud", base)?.ok_or_else(bad))
-        .collect()
 }
 
 /// Claims from an introspection response (RFC 7662 §2.2), checked with the same rules.
@@ -582,9 +532,9 @@ pub(crate) fn check_introspected(
     if active.active.get() != "true" {
         return Err(JwtError::Inactive);
     }
-    let claims: RawClaims<'_> =
+    let claims: Claims<'_> =
         serde_json::from_slice(payload).map_err(|_| JwtError::Malformed(Malformed::Payload))?;
-    let checked = check_claims(p, &claims, now, payload)?;
+    let checked = check_claims(p, claims, now, payload)?;
     // Spans are offsets into the payload, so they hold for the context's own copy.
     Ok(checked.into_context(payload.to_vec(), None, None))
 }
