@@ -20,8 +20,8 @@ pub use redirect::{
     RedirectPolicy, redirect_matches,
 };
 pub use server::{
-    DEFAULT_AUTH_METHODS, DEFAULT_GRANT_TYPES, RegistrationPolicy, Rejection,
-    SoftwareStatementVerifier,
+    DEFAULT_AUTH_METHODS, DEFAULT_GRANT_TYPES, InitialAccessTokenVerifier, RegistrationPolicy,
+    RegistrationRequestError, Rejection, SoftwareStatementVerifier,
 };
 
 /// The RFC 7591 §3.2.2 error codes.

@@ -61,6 +61,36 @@ pub trait SoftwareStatementVerifier: Send + Sync {
     fn verify(&self, statement: &str) -> Result<Map<String, Value>, RegistrationErrorCode>;
 }
 
+/// Checks initial access tokens (RFC 7591 §3: a registration endpoint may require one).
+pub trait InitialAccessTokenVerifier: Send + Sync {
+    /// Whether `token` authorises a registration.
+    fn verify(&self, token: &str) -> bool;
+}
+
+/// Why a registration request is refused before or during validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistrationRequestError {
+    /// An initial access token is required and was missing or refused: answer `401` with
+    /// an RFC 6750 `invalid_token` challenge.
+    Unauthorized,
+    /// The metadata was refused: answer with [`Rejection::response`].
+    Rejected(Rejection),
+}
+
+impl fmt::Display for RegistrationRequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistrationRequestError::Unauthorized => {
+                f.write_str("registration requires a valid initial access token")
+            }
+            RegistrationRequestError::Rejected(r) => r.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RegistrationRequestError {}
+
 /// The grant types an authorization server accepts by default.
 pub const DEFAULT_GRANT_TYPES: &[&str] = &[
     "authorization_code",
@@ -87,6 +117,7 @@ pub struct RegistrationPolicy {
     grant_types: Vec<String>,
     auth_methods: Vec<String>,
     statements: Option<Box<dyn SoftwareStatementVerifier>>,
+    initial_tokens: Option<Box<dyn InitialAccessTokenVerifier>>,
 }
 
 impl fmt::Debug for RegistrationPolicy {
@@ -98,6 +129,7 @@ impl fmt::Debug for RegistrationPolicy {
             .field("grant_types", &self.grant_types)
             .field("auth_methods", &self.auth_methods)
             .field("software_statements", &self.statements.is_some())
+            .field("initial_access_tokens", &self.initial_tokens.is_some())
             .finish()
     }
 }
@@ -119,6 +151,7 @@ impl Default for RegistrationPolicy {
                 .map(|s| (*s).to_owned())
                 .collect(),
             statements: None,
+            initial_tokens: None,
         }
     }
 }
@@ -168,6 +201,33 @@ impl RegistrationPolicy {
         self
     }
 
+    /// Require an initial access token, checked by this hook, on every registration.
+    pub fn initial_access_tokens(mut self, verifier: Box<dyn InitialAccessTokenVerifier>) -> Self {
+        self.initial_tokens = Some(verifier);
+        self
+    }
+
+    /// The whole request: the `Authorization` header (an initial access token when the
+    /// policy requires one, `Bearer` scheme) and then the body, as [`RegistrationPolicy::validate`].
+    pub fn validate_request(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Result<ClientMetadata, RegistrationRequestError> {
+        if let Some(v) = &self.initial_tokens {
+            let token = authorization
+                .and_then(|h| h.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim())
+                .filter(|t| !t.is_empty());
+            if !token.is_some_and(|t| v.verify(t)) {
+                return Err(RegistrationRequestError::Unauthorized);
+            }
+        }
+        self.validate(body)
+            .map_err(RegistrationRequestError::Rejected)
+    }
+
     /// Validates a registration request body (FORMAT `dcr-validate`) and returns the
     /// metadata to register, RFC 7591 defaults applied:
     ///
@@ -182,7 +242,8 @@ impl RegistrationPolicy {
     ///   absolute `https` (`http` on loopback), so none can be `javascript:`;
     /// - `jwks` and `jwks_uri` not both; `private_key_jwt` needs one of them.
     ///
-    /// Authenticating the request (an initial access token) is the caller's, before this.
+    /// An initial access token, when required, is checked by
+    /// [`RegistrationPolicy::validate_request`].
     pub fn validate(&self, body: &[u8]) -> Result<ClientMetadata, Rejection> {
         use RegistrationErrorCode::{
             InvalidClientMetadata as Meta, InvalidRedirectUri as Redirect,

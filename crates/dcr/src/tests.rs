@@ -454,6 +454,50 @@ fn software_statement_hook() {
     assert_eq!(m.client_name.as_deref(), Some("Plain"));
 }
 
+struct Tokens;
+impl InitialAccessTokenVerifier for Tokens {
+    fn verify(&self, token: &str) -> bool {
+        token == "iat-good"
+    }
+}
+
+#[test]
+fn initial_access_token_hook() {
+    let body = serde_json::to_vec(&json!({"redirect_uris": ["https://c.example/cb"]})).unwrap();
+    let open = RegistrationPolicy::new();
+    assert!(open.validate_request(None, &body).is_ok());
+    let closed = RegistrationPolicy::new().initial_access_tokens(Box::new(Tokens));
+    assert!(
+        closed
+            .validate_request(Some("Bearer iat-good"), &body)
+            .is_ok()
+    );
+    assert!(
+        closed
+            .validate_request(Some("bearer iat-good"), &body)
+            .is_ok()
+    );
+    for bad in [
+        None,
+        Some("Bearer iat-bad"),
+        Some("Basic iat-good"),
+        Some("Bearer "),
+        Some("iat-good"),
+    ] {
+        assert_eq!(
+            closed.validate_request(bad, &body).unwrap_err(),
+            RegistrationRequestError::Unauthorized,
+            "{bad:?}"
+        );
+    }
+    let refused = closed
+        .validate_request(Some("Bearer iat-good"), b"{}")
+        .unwrap_err();
+    assert!(
+        matches!(refused, RegistrationRequestError::Rejected(r) if r.code == RegistrationErrorCode::InvalidRedirectUri)
+    );
+}
+
 proptest! {
     #[test]
     fn parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), s in ".{0,80}") {
