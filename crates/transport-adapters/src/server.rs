@@ -1,0 +1,500 @@
+//! A tower layer in front of an MCP server's Streamable HTTP endpoint.
+//!
+//! For each request it serves the protected resource metadata at its well-known path(s),
+//! takes the bearer token from the `Authorization` header only, validates it with
+//! `mcp-oauth-jwt`, checks the scopes the JSON-RPC operation needs, and either passes the
+//! request on with the [`AuthContext`] in its extensions, or answers with the status and
+//! `WWW-Authenticate` challenge that the core crates decide (401 / 403 / 400).
+
+use core::fmt;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use mcp_oauth_common::UnixTime;
+use mcp_oauth_jwt::{AuthContext, JwtError, KeySet, TokenCache, Validator};
+use mcp_oauth_prm::{BearerChallenge, BearerError, PrmEndpoint};
+use serde_json::Value;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Errors a body may carry through the layer.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+/// The body type the layer hands to the inner service and returns.
+pub type BoxBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Default cap on a JSON-RPC body read for the per-operation scope check.
+pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// Where the layer gets the issuer's keys for a token.
+pub trait KeySource: Send + Sync {
+    /// The key set to verify a token with header `kid` at `now`, or `None` when no keys
+    /// can be served (never loaded, or too stale): the token is then refused (401).
+    fn keys(&self, kid: Option<&str>, now: UnixTime) -> Option<Arc<KeySet>>;
+}
+
+/// A fixed key set (tests, or keys configured by hand).
+#[derive(Debug, Clone)]
+pub struct StaticKeys(pub Arc<KeySet>);
+
+impl KeySource for StaticKeys {
+    fn keys(&self, _: Option<&str>, _: UnixTime) -> Option<Arc<KeySet>> {
+        Some(self.0.clone())
+    }
+}
+
+/// A [`mcp_oauth_jwt::JwksCache`] behind a lock: lookups may request a refresh, which the
+/// refresher that drives the cache performs.
+#[derive(Debug)]
+pub struct CachedKeys(pub Mutex<mcp_oauth_jwt::JwksCache>);
+
+impl KeySource for CachedKeys {
+    fn keys(&self, kid: Option<&str>, now: UnixTime) -> Option<Arc<KeySet>> {
+        let mut cache = self.0.lock().ok()?;
+        match cache.lookup(kid, now) {
+            mcp_oauth_jwt::Lookup::Found(keys) => Some(keys),
+            // Unknown kid: validate against the current set (it fails as KeyNotFound);
+            // the refresh it requested lets a rotated key through on a later request.
+            mcp_oauth_jwt::Lookup::Unknown { .. } => cache.keys(now),
+            mcp_oauth_jwt::Lookup::Unavailable => None,
+        }
+    }
+}
+
+/// The scopes each JSON-RPC method, and each tool of `tools/call`, requires on top of the
+/// policy's scopes.
+#[derive(Debug, Clone, Default)]
+pub struct OperationScopes {
+    methods: HashMap<String, Vec<String>>,
+    tools: HashMap<String, Vec<String>>,
+}
+
+impl OperationScopes {
+    /// No per-operation scopes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Scopes for a JSON-RPC method (`"resources/read"`).
+    pub fn method<I, S>(mut self, method: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.methods
+            .insert(method.into(), scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Scopes for one tool of `tools/call`.
+    pub fn tool<I, S>(mut self, tool: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tools
+            .insert(tool.into(), scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    fn is_empty(&self) -> bool {
+        self.methods.is_empty() && self.tools.is_empty()
+    }
+
+    /// The scopes a JSON-RPC message (or batch) needs, in first-seen order.
+    fn required(&self, message: &Value) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut add = |scopes: Option<&Vec<String>>| {
+            for s in scopes.into_iter().flatten() {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        };
+        let messages: Vec<&Value> = match message {
+            Value::Array(batch) => batch.iter().collect(),
+            one => vec![one],
+        };
+        for m in messages {
+            let Some(method) = m.get("method").and_then(Value::as_str) else {
+                continue;
+            };
+            add(self.methods.get(method));
+            if method == "tools/call" {
+                let tool = m.pointer("/params/name").and_then(Value::as_str);
+                add(tool.and_then(|t| self.tools.get(t)));
+            }
+        }
+        out
+    }
+}
+
+type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// Everything the layer needs, shared by every clone of the service.
+pub struct ProtectedResource {
+    validator: Validator,
+    keys: Arc<dyn KeySource>,
+    prm: PrmEndpoint,
+    challenge_scope: Option<String>,
+    operations: OperationScopes,
+    max_body: usize,
+    token_cache: Option<Mutex<TokenCache>>,
+    clock: Clock,
+}
+
+impl fmt::Debug for ProtectedResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtectedResource")
+            .field("policy", self.validator.policy())
+            .field("metadata_url", &self.prm.metadata_url())
+            .field("operations", &self.operations)
+            .field("max_body", &self.max_body)
+            .field("token_cache", &self.token_cache.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn system_clock() -> UnixTime {
+    UnixTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+impl ProtectedResource {
+    /// A protected MCP endpoint: tokens checked by `validator` against `keys`, metadata
+    /// served by `prm` (whose `metadata_url` goes into every challenge).
+    pub fn new(validator: Validator, keys: Arc<dyn KeySource>, prm: PrmEndpoint) -> Self {
+        ProtectedResource {
+            validator,
+            keys,
+            prm,
+            challenge_scope: None,
+            operations: OperationScopes::default(),
+            max_body: DEFAULT_MAX_BODY,
+            token_cache: None,
+            clock: Arc::new(system_clock),
+        }
+    }
+
+    /// The `scope` to name in 401 challenges (what a client should ask for first).
+    pub fn challenge_scope(mut self, scope: impl Into<String>) -> Self {
+        self.challenge_scope = Some(scope.into());
+        self
+    }
+
+    /// Per-method and per-tool scopes, checked on the JSON-RPC body.
+    pub fn operation_scopes(mut self, scopes: OperationScopes) -> Self {
+        self.operations = scopes;
+        self
+    }
+
+    /// Largest body read for the per-operation check (larger: 413).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Cache validated tokens (at most `capacity`), so a reused token costs a hash.
+    pub fn token_cache(mut self, capacity: usize) -> Self {
+        self.token_cache = Some(Mutex::new(TokenCache::new(capacity)));
+        self
+    }
+
+    /// Another clock (tests).
+    pub fn clock(mut self, clock: impl Fn() -> UnixTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The layer.
+    pub fn layer(self) -> BearerLayer {
+        BearerLayer {
+            shared: Arc::new(self),
+        }
+    }
+
+    fn challenge(
+        &self,
+        error: Option<BearerError>,
+        scope: Option<String>,
+        description: &str,
+    ) -> Response<BoxBody> {
+        let mut c = BearerChallenge::new().resource_metadata(self.prm.metadata_url());
+        if let Some(s) = scope.or_else(|| self.challenge_scope.clone()) {
+            c = c.scope(s);
+        }
+        if let Some(e) = error {
+            c = c.error(e).error_description(description);
+        }
+        let status = c.status();
+        let mut resp = Response::new(empty());
+        *resp.status_mut() = status;
+        match c.header_value() {
+            Ok(v) => {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            // Only our own constant descriptions reach here; should one ever be refused,
+            // answer without a description rather than with a broken header.
+            Err(_) => {
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+        }
+        resp
+    }
+
+    fn validate(&self, token: &str, now: UnixTime) -> Result<Arc<AuthContext>, JwtError> {
+        let kid = token_kid(token);
+        let keys = self
+            .keys
+            .keys(kid.as_deref(), now)
+            .ok_or(JwtError::KeysUnavailable)?;
+        if let Some(cache) = &self.token_cache {
+            let mut cache = cache.lock().map_err(|_| JwtError::KeysUnavailable)?;
+            return cache.validate::<&str>(&self.validator, token, &keys, now, &[]);
+        }
+        self.validator.validate(token, &keys, now).map(Arc::new)
+    }
+}
+
+/// The header's `kid`, for key lookup before validation (validation re-reads the header
+/// strictly; this is only a hint).
+fn token_kid(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let header = token.split('.').next()?;
+    if header.len() > 2048 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("kid")?.as_str().map(str::to_owned)
+}
+
+fn empty() -> BoxBody {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn full(bytes: Bytes) -> BoxBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn status(code: StatusCode) -> Response<BoxBody> {
+    let mut r = Response::new(empty());
+    *r.status_mut() = code;
+    r
+}
+
+/// What the `Authorization` header holds.
+enum Credentials<'a> {
+    None,
+    Bearer(&'a str),
+    Malformed,
+}
+
+fn credentials(req_headers: &http::HeaderMap) -> Credentials<'_> {
+    let mut values = req_headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Credentials::None;
+    };
+    if values.next().is_some() {
+        return Credentials::Malformed;
+    }
+    let Ok(text) = value.to_str() else {
+        return Credentials::Malformed;
+    };
+    match text.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            let token = token.trim_start_matches(' ');
+            let b64token = |b: u8| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+            };
+            if token.is_empty() || !token.bytes().all(b64token) {
+                Credentials::Malformed
+            } else {
+                Credentials::Bearer(token)
+            }
+        }
+        // Another scheme (Basic, DPoP, …): no bearer credentials (RFC 6750 §3.1).
+        Some(_) => Credentials::None,
+        None if text.eq_ignore_ascii_case("bearer") => Credentials::Malformed,
+        None => Credentials::None,
+    }
+}
+
+/// Whether the query string carries `access_token` (MCP: tokens never in the URI).
+fn token_in_query<B>(req: &Request<B>) -> bool {
+    req.uri().query().is_some_and(|q| {
+        mcp_oauth_resource::url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, _)| k == "access_token")
+    })
+}
+
+/// The layer: wrap an MCP server's service with it.
+#[derive(Debug, Clone)]
+pub struct BearerLayer {
+    shared: Arc<ProtectedResource>,
+}
+
+impl<S> Layer<S> for BearerLayer {
+    type Service = Bearer<S>;
+
+    fn layer(&self, inner: S) -> Bearer<S> {
+        Bearer {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+type InnerFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+
+/// The service [`BearerLayer`] produces.
+#[derive(Debug, Clone)]
+pub struct Bearer<S> {
+    inner: S,
+    shared: Arc<ProtectedResource>,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for Bearer<S>
+where
+    S: Service<Request<BoxBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<BoxBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let shared = self.shared.clone();
+        // The clone that was driven to readiness serves this call (tower's idiom).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            match authorize(&shared, req).await {
+                Ok(req) => {
+                    // Boxed before awaiting: holding `S::Future` itself across the await
+                    // trips rustc's higher-ranked `Send` inference (rust-lang/rust#64552).
+                    let fut: InnerFuture<ResBody, S::Error> = Box::pin(inner.call(req));
+                    fut.await
+                        .map(|resp| resp.map(|b| b.map_err(Into::into).boxed_unsync()))
+                }
+                Err(resp) => Ok(resp),
+            }
+        })
+    }
+}
+
+/// Decides one request: the response to send now, or the request to pass on.
+async fn authorize<B>(
+    shared: &ProtectedResource,
+    req: Request<B>,
+) -> Result<Request<BoxBody>, Response<BoxBody>>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if let Some(resp) = shared.prm.respond(req.method(), req.uri().path()) {
+        return Err(resp.map(|b| full(Bytes::from(b))));
+    }
+    if token_in_query(&req) {
+        tracing::info!(target: "mcp_oauth::audit", outcome = "rejected", reason = "token_in_query");
+        return Err(shared.challenge(
+            Some(BearerError::InvalidRequest),
+            None,
+            "access tokens are accepted in the Authorization header only",
+        ));
+    }
+    let token = match credentials(req.headers()) {
+        Credentials::None => {
+            tracing::debug!(target: "mcp_oauth::audit", outcome = "challenged", reason = "no_token");
+            return Err(shared.challenge(None, None, ""));
+        }
+        Credentials::Malformed => {
+            tracing::info!(target: "mcp_oauth::audit", outcome = "rejected", reason = "malformed_authorization");
+            return Err(shared.challenge(
+                Some(BearerError::InvalidRequest),
+                None,
+                "malformed Authorization header",
+            ));
+        }
+        Credentials::Bearer(t) => t.to_owned(),
+    };
+    let now = (shared.clock)();
+    let ctx = match shared.validate(&token, now) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            tracing::info!(target: "mcp_oauth::audit", outcome = "rejected", reason = %e);
+            let scope = e.missing_scopes().map(|m| m.join(" "));
+            return Err(shared.challenge(
+                Some(e.bearer_error()),
+                scope,
+                "the access token is not valid for this resource",
+            ));
+        }
+    };
+    let (parts, body) = req.into_parts();
+    let body = if shared.operations.is_empty() || parts.method != Method::POST {
+        body.map_err(Into::into).boxed_unsync()
+    } else {
+        if parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .is_some_and(|len| len > shared.max_body)
+        {
+            return Err(status(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+        let bytes = match Limited::new(body, shared.max_body).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => return Err(status(StatusCode::PAYLOAD_TOO_LARGE)),
+        };
+        let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {
+            return Err(shared.challenge(
+                Some(BearerError::InvalidRequest),
+                None,
+                "the body is not a JSON-RPC message",
+            ));
+        };
+        let required = shared.operations.required(&message);
+        if let Err(JwtError::InsufficientScope { .. }) = ctx.require_scopes(&required) {
+            tracing::info!(target: "mcp_oauth::audit", outcome = "scope_denied", subject = ctx.subject().unwrap_or_default());
+            // MCP step-up: name the scopes this operation needs.
+            return Err(shared.challenge(
+                Some(BearerError::InsufficientScope),
+                Some(required.join(" ")),
+                "the access token lacks a scope this operation needs",
+            ));
+        }
+        full(bytes)
+    };
+    tracing::debug!(target: "mcp_oauth::audit", outcome = "accepted", subject = ctx.subject().unwrap_or_default());
+    let mut req = Request::from_parts(parts, body);
+    req.extensions_mut().insert(ctx);
+    Ok(req)
+}
