@@ -1,14 +1,26 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "server")]
+mod refresher;
 #[cfg(feature = "server")]
 pub mod server;
 
+#[cfg(feature = "client")]
+pub use client::{FetchConfig, FetchError, Fetcher, GuardedResolver};
+#[cfg(feature = "server")]
+pub use refresher::CachedKeys;
+#[cfg(feature = "client")]
+pub use refresher::spawn_jwks_refresher;
 #[cfg(feature = "server")]
 pub use server::{
-    Bearer, BearerLayer, BoxBody, BoxError, CachedKeys, KeySource, OperationScopes,
-    ProtectedResource, StaticKeys,
+    Bearer, BearerLayer, BoxBody, BoxError, KeySource, OperationScopes, ProtectedResource,
+    StaticKeys,
 };
 
+#[cfg(all(test, feature = "client"))]
+mod live_tests;
 #[cfg(all(test, feature = "server"))]
 mod tests;

@@ -50,24 +50,6 @@ impl KeySource for StaticKeys {
     }
 }
 
-/// A [`mcp_oauth_jwt::JwksCache`] behind a lock: lookups may request a refresh, which the
-/// refresher that drives the cache performs.
-#[derive(Debug)]
-pub struct CachedKeys(pub Mutex<mcp_oauth_jwt::JwksCache>);
-
-impl KeySource for CachedKeys {
-    fn keys(&self, kid: Option<&str>, now: UnixTime) -> Option<Arc<KeySet>> {
-        let mut cache = self.0.lock().ok()?;
-        match cache.lookup(kid, now) {
-            mcp_oauth_jwt::Lookup::Found(keys) => Some(keys),
-            // Unknown kid: validate against the current set (it fails as KeyNotFound);
-            // the refresh it requested lets a rotated key through on a later request.
-            mcp_oauth_jwt::Lookup::Unknown { .. } => cache.keys(now),
-            mcp_oauth_jwt::Lookup::Unavailable => None,
-        }
-    }
-}
-
 /// The scopes each JSON-RPC method, and each tool of `tools/call`, requires on top of the
 /// policy's scopes.
 #[derive(Debug, Clone, Default)]

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -15,8 +15,9 @@ use mcp_oauth_tests::jwt::{ISSUER, N, RESOURCE, TestKeys, claims, header};
 use serde_json::{Value, json};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
+use crate::CachedKeys;
 use crate::server::{
-    BearerLayer, BoxBody, CachedKeys, KeySource, OperationScopes, ProtectedResource, StaticKeys,
+    BearerLayer, BoxBody, KeySource, OperationScopes, ProtectedResource, StaticKeys,
 };
 
 const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
@@ -271,7 +272,7 @@ async fn token_cache_and_unavailable_keys() {
         Arc::new(Ring),
         JwksConfig::default(),
     );
-    let layer = resource(Arc::new(CachedKeys(Mutex::new(empty))), false).layer();
+    let layer = resource(CachedKeys::new(empty), false).layer();
     let resp = layer
         .layer(service_fn(inner))
         .oneshot(post(Some(&valid), &call("whoami")))

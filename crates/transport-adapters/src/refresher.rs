@@ -1,0 +1,123 @@
+//! The task that drives a [`JwksCache`] over a [`Fetcher`], so key rotation needs no
+//! restart.
+
+use std::sync::{Arc, Mutex};
+#[cfg(feature = "client")]
+use std::time::Duration;
+
+use mcp_oauth_common::UnixTime;
+#[cfg(feature = "client")]
+use mcp_oauth_jwt::FetchOutcome;
+use mcp_oauth_jwt::{JwksCache, KeySet, Lookup};
+use tokio::sync::Notify;
+
+#[cfg(feature = "client")]
+use crate::client::Fetcher;
+use crate::server::KeySource;
+
+/// Longest the refresher sleeps before looking at the cache again.
+#[cfg(feature = "client")]
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// A [`JwksCache`] shared by the request path and its refresher.
+#[derive(Debug)]
+pub struct CachedKeys {
+    cache: Mutex<JwksCache>,
+    wake: Notify,
+}
+
+impl CachedKeys {
+    /// Shares `cache`.
+    pub fn new(cache: JwksCache) -> Arc<Self> {
+        Arc::new(CachedKeys {
+            cache: Mutex::new(cache),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Runs `f` on the cache.
+    pub fn with<T>(&self, f: impl FnOnce(&mut JwksCache) -> T) -> Option<T> {
+        self.cache.lock().ok().map(|mut c| f(&mut c))
+    }
+}
+
+impl KeySource for CachedKeys {
+    fn keys(&self, kid: Option<&str>, now: UnixTime) -> Option<Arc<KeySet>> {
+        let mut cache = self.cache.lock().ok()?;
+        match cache.lookup(kid, now) {
+            Lookup::Found(keys) => Some(keys),
+            // Unknown kid: the lookup asked for a refresh; wake the refresher, and verify
+            // against the current set (the token fails now, a rotated key passes soon).
+            Lookup::Unknown { .. } => {
+                self.wake.notify_one();
+                cache.keys(now)
+            }
+            Lookup::Unavailable => {
+                self.wake.notify_one();
+                None
+            }
+        }
+    }
+}
+
+#[cfg(feature = "client")]
+fn now() -> UnixTime {
+    UnixTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+#[cfg(feature = "client")]
+/// Spawns the refresher on the current tokio runtime. It fetches when the cache asks
+/// (first load, scheduled refresh, unknown `kid` after the cooldown, retry after a
+/// backoff), reports every outcome as a `tracing` event, and never holds the cache's lock
+/// across a fetch. Abort the returned handle to stop it.
+pub fn spawn_jwks_refresher(
+    keys: Arc<CachedKeys>,
+    fetcher: Fetcher,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let request = keys.with(|c| c.poll_request(now())).flatten();
+            if let Some(request) = request {
+                let uri = request.uri().to_string();
+                let result = fetcher.fetch(request.map(|()| Vec::new())).await;
+                let outcome = keys.with(|c| match &result {
+                    Ok(resp) => {
+                        c.handle_response(now(), resp.status(), resp.headers(), resp.body())
+                    }
+                    Err(_) => c.handle_error(now()),
+                });
+                match (&outcome, &result) {
+                    (Some(FetchOutcome::Updated { keys }), _) => {
+                        tracing::info!(target: "mcp_oauth::audit", event = "jwks_refreshed", %uri, keys);
+                    }
+                    (Some(FetchOutcome::NotModified), _) => {
+                        tracing::debug!(target: "mcp_oauth::audit", event = "jwks_not_modified", %uri);
+                    }
+                    (_, Err(e)) => {
+                        tracing::warn!(target: "mcp_oauth::audit", event = "jwks_failed", %uri, error = %e)
+                    }
+                    (other, Ok(_)) => {
+                        tracing::warn!(target: "mcp_oauth::audit", event = "jwks_failed", %uri, outcome = ?other);
+                    }
+                }
+                continue;
+            }
+            let wake_at = keys.with(|c| c.poll_timeout()).flatten();
+            let sleep = match wake_at {
+                Some(t) => {
+                    Duration::from_secs(t.as_secs().saturating_sub(now().as_secs())).min(MAX_SLEEP)
+                }
+                None => MAX_SLEEP,
+            }
+            .max(Duration::from_millis(200));
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = keys.wake.notified() => {}
+            }
+        }
+    })
+}
