@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::util::{Args, cargo, root, run};
-use crate::{conformance, fuzz, layering, tools};
+use crate::{conformance, fuzz, interop, layering, tools};
 
 /// Seconds each fuzz target runs in the CI smoke run.
 const DEFAULT_FUZZ_SECONDS: u64 = 10;
@@ -61,6 +61,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
                 code => Err(format!("conformance exited {code}")),
             }
         })?;
+        step("interop", &|| interop::main(&["server".to_owned()]))?;
         step("fuzz smoke", &|| fuzz::run_all(fuzz_seconds))
     })();
 

@@ -8,6 +8,7 @@ mod ci;
 mod conformance;
 mod fuzz;
 mod gen_vectors;
+mod interop;
 mod layering;
 mod tools;
 mod util;
@@ -36,6 +37,12 @@ Commands:
                                  tokens per second of JWT validation against the raw
                                  signature verify, ring and aws-lc-rs, jsonwebtoken, and the
                                  verified-token cache; one core, interleaved rounds
+  serve --listen ADDR --issuer URL [--resource URL]
+                                 the rmcp example server, protected, against an external
+                                 authorization server (MCP endpoint http://ADDR/mcp)
+  interop server                 oidc-provider + the official TypeScript MCP SDK client
+                                 against the example server, then a token matrix (npm
+                                 packages installed into .peers/)
   help                           this text
 ";
 
@@ -53,6 +60,8 @@ fn main() -> ExitCode {
         "deny" => tools::deny(rest),
         "layering" => layering::main(rest),
         "gen-vectors" => gen_vectors::main(rest),
+        "serve" => interop::serve(rest),
+        "interop" => interop::main(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

@@ -1,0 +1,191 @@
+//! An MCP server built with rmcp (the official Rust SDK), protected by mcp-oauth.
+//!
+//! ```text
+//! cargo run -p mcp-oauth-transport --example rmcp_server -- \
+//!     --listen 127.0.0.1:8080 --issuer https://auth.example.com [--resource URL]
+//! ```
+//!
+//! It discovers the issuer's metadata (RFC 8414 / OIDC order), keeps its JWK Set fresh with
+//! the refresher, publishes protected resource metadata for `http://LISTEN/mcp`, and serves
+//! two tools: `whoami` (any valid token: returns the subject and scopes it read from the
+//! request's `AuthContext`) and `echo` (needs scope `mcp:write`). Tokens from a loopback
+//! issuer are fetched over plain http with private addresses allowed, and only then.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mcp_oauth_as_metadata::{Validation, discovery_urls};
+use mcp_oauth_jwt::{AuthContext, JwksCache, JwksConfig, Policy, Validator, default_provider};
+use mcp_oauth_prm::{PrmBuilder, PrmEndpoint};
+use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_transport::{
+    CachedKeys, FetchConfig, Fetcher, OperationScopes, ProtectedResource, spawn_jwks_refresher,
+};
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{schemars, tool, tool_router};
+use serde::Deserialize;
+use tower_layer::Layer;
+
+/// The tools.
+#[derive(Clone, Default)]
+struct Demo;
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct EchoArgs {
+    /// What to echo back.
+    text: String,
+}
+
+fn context(parts: &http::request::Parts) -> Option<&Arc<AuthContext>> {
+    parts.extensions.get::<Arc<AuthContext>>()
+}
+
+#[tool_router(server_handler)]
+impl Demo {
+    /// The caller, as the access token says.
+    #[tool(description = "Returns the token's subject and scopes")]
+    fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
+        match context(&parts) {
+            Some(ctx) => serde_json::json!({
+                "sub": ctx.subject(),
+                "client_id": ctx.client_id(),
+                "scopes": ctx.scopes().collect::<Vec<_>>(),
+            })
+            .to_string(),
+            None => "no authenticated context".to_owned(),
+        }
+    }
+
+    /// Echo; the layer lets it through only with `mcp:write`.
+    #[tool(description = "Echoes its text (requires scope mcp:write)")]
+    fn echo(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> String {
+        text
+    }
+}
+
+struct Args {
+    listen: SocketAddr,
+    issuer: String,
+    resource: Option<String>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut listen = "127.0.0.1:8080".to_owned();
+    let (mut issuer, mut resource) = (None, None);
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--listen" => listen = value()?,
+            "--issuer" => issuer = Some(value()?),
+            "--resource" => resource = Some(value()?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(Args {
+        listen: listen.parse().map_err(|e| format!("--listen: {e}"))?,
+        issuer: issuer.ok_or("--issuer is required")?,
+        resource,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args()?;
+    let resource = ResourceUri::parse(
+        &args
+            .resource
+            .unwrap_or_else(|| format!("http://{}/mcp", args.listen)),
+    )?;
+    let issuer = mcp_oauth_as_metadata::parse_issuer(&args.issuer)?;
+
+    let mut config = FetchConfig::default();
+    if issuer.is_loopback() {
+        eprintln!(
+            "issuer {} is on loopback: allowing plain http and private addresses for it",
+            args.issuer
+        );
+        config = config
+            .dangerous_allow_private_addresses()
+            .insecure_allow_http();
+    }
+    let fetcher = Fetcher::with_ring(config)?;
+
+    // RFC 8414 / OIDC discovery in the MCP order.
+    let mut metadata = None;
+    for url in discovery_urls(&args.issuer)? {
+        let resp = fetcher
+            .fetch(http::Request::get(&url).body(Vec::new())?)
+            .await?;
+        if resp.status() == http::StatusCode::OK {
+            metadata = Some(Validation::new().validate(resp.body(), &args.issuer)?);
+            break;
+        }
+    }
+    let metadata = metadata.ok_or("no authorization server metadata found")?;
+    let jwks_uri = metadata
+        .jwks_uri
+        .ok_or("the authorization server publishes no jwks_uri")?;
+
+    let keys = CachedKeys::new(JwksCache::new(
+        jwks_uri,
+        default_provider(),
+        JwksConfig::default(),
+    ));
+    let _refresher = spawn_jwks_refresher(keys.clone(), fetcher);
+
+    let prm = PrmBuilder::new(resource.clone())
+        .authorization_server(args.issuer.clone())
+        .scopes_supported(["mcp:tools", "mcp:read", "mcp:write"])
+        .resource_name("mcp-oauth rmcp example")
+        .build()?;
+    let layer = ProtectedResource::new(
+        Validator::new(Policy::new(args.issuer.clone(), &resource)),
+        keys,
+        PrmEndpoint::new(prm, &resource),
+    )
+    // No scope in the 401: clients then ask for the PRM's scopes_supported (MCP scope
+    // selection), which covers every tool here.
+    .operation_scopes(OperationScopes::new().tool("echo", ["mcp:write"]))
+    .token_cache(10_000)
+    .layer();
+
+    let mut mcp_config = StreamableHttpServerConfig::default();
+    mcp_config.allowed_hosts = vec![
+        resource.host_str().to_owned(),
+        format!("{}:{}", resource.host_str(), resource.port_or_default()),
+        args.listen.to_string(),
+    ];
+    let mcp = StreamableHttpService::new(
+        || Ok(Demo),
+        Arc::new(LocalSessionManager::default()),
+        mcp_config,
+    );
+    let service = layer.layer(mcp);
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    println!("MCP endpoint: {}", resource.as_str());
+    println!(
+        "protected resource metadata: {}",
+        resource.origin().to_owned() + mcp_oauth_prm::WELL_KNOWN_PATH + resource.path()
+    );
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let service = service.clone();
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let svc = hyper_util::service::TowerToHyperService::new(service);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, svc)
+                .await
+            {
+                eprintln!("connection: {e}");
+            }
+        });
+    }
+}
