@@ -17,11 +17,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mcp_oauth_as_metadata::{Validation, discovery_urls};
+use mcp_oauth_guard::GuardConfig;
 use mcp_oauth_jwt::{AuthContext, JwksCache, JwksConfig, Policy, Validator, default_provider};
 use mcp_oauth_prm::{PrmBuilder, PrmEndpoint};
 use mcp_oauth_resource::ResourceUri;
 use mcp_oauth_transport::{
-    CachedKeys, FetchConfig, Fetcher, OperationScopes, ProtectedResource, spawn_jwks_refresher,
+    CachedKeys, ClientAddr, FetchConfig, Fetcher, OperationScopes, ProtectedResource,
+    spawn_jwks_refresher,
 };
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
@@ -29,6 +31,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
+use tower::ServiceExt as _;
 use tower_layer::Layer;
 
 /// The tools.
@@ -153,6 +156,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // selection), which covers every tool here.
     .operation_scopes(OperationScopes::new().tool("echo", ["mcp:write"]))
     .token_cache(10_000)
+    .guard(GuardConfig::default())
     .layer();
 
     let mut mcp_config = StreamableHttpServerConfig::default();
@@ -175,8 +179,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         resource.origin().to_owned() + mcp_oauth_prm::WELL_KNOWN_PATH + resource.path()
     );
     loop {
-        let (stream, _) = listener.accept().await?;
-        let service = service.clone();
+        let (stream, peer) = listener.accept().await?;
+        // The guard's per-address limits read the peer address from the request.
+        let service =
+            service
+                .clone()
+                .map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ClientAddr(peer.ip()));
+                    req
+                });
         tokio::spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
             let svc = hyper_util::service::TowerToHyperService::new(service);

@@ -16,8 +16,8 @@ pub use refresher::CachedKeys;
 pub use refresher::spawn_jwks_refresher;
 #[cfg(feature = "server")]
 pub use server::{
-    Bearer, BearerLayer, BoxBody, BoxError, KeySource, OperationScopes, ProtectedResource,
-    StaticKeys,
+    Bearer, BearerLayer, BoxBody, BoxError, ClientAddr, KeySource, OperationScopes,
+    ProtectedResource, StaticKeys,
 };
 
 #[cfg(all(test, feature = "client"))]

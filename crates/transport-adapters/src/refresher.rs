@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use mcp_oauth_common::UnixTime;
 #[cfg(feature = "client")]
+use mcp_oauth_guard::AuditEvent;
+#[cfg(feature = "client")]
 use mcp_oauth_jwt::FetchOutcome;
 use mcp_oauth_jwt::{JwksCache, KeySet, Lookup};
 use tokio::sync::Notify;
@@ -14,6 +16,8 @@ use tokio::sync::Notify;
 #[cfg(feature = "client")]
 use crate::client::Fetcher;
 use crate::server::KeySource;
+#[cfg(feature = "client")]
+use crate::server::audit;
 
 /// Longest the refresher sleeps before looking at the cache again.
 #[cfg(feature = "client")]
@@ -92,17 +96,19 @@ pub fn spawn_jwks_refresher(
                 });
                 match (&outcome, &result) {
                     (Some(FetchOutcome::Updated { keys }), _) => {
-                        tracing::info!(target: "mcp_oauth::audit", event = "jwks_refreshed", %uri, keys);
+                        audit(&AuditEvent::JwksRefreshed { uri, keys: *keys });
                     }
                     (Some(FetchOutcome::NotModified), _) => {
-                        tracing::debug!(target: "mcp_oauth::audit", event = "jwks_not_modified", %uri);
+                        tracing::debug!(target: "mcp_oauth::audit", "jwks_not_modified uri={uri}");
                     }
-                    (_, Err(e)) => {
-                        tracing::warn!(target: "mcp_oauth::audit", event = "jwks_failed", %uri, error = %e)
-                    }
-                    (other, Ok(_)) => {
-                        tracing::warn!(target: "mcp_oauth::audit", event = "jwks_failed", %uri, outcome = ?other);
-                    }
+                    (_, Err(e)) => audit(&AuditEvent::JwksFailed {
+                        uri,
+                        detail: e.to_string(),
+                    }),
+                    (other, Ok(_)) => audit(&AuditEvent::JwksFailed {
+                        uri,
+                        detail: format!("{other:?}"),
+                    }),
                 }
                 continue;
             }

@@ -7,8 +7,10 @@
 //! `WWW-Authenticate` challenge that the core crates decide (401 / 403 / 400).
 
 use core::fmt;
+use core::time::Duration;
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -19,6 +21,7 @@ use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use mcp_oauth_common::UnixTime;
+use mcp_oauth_guard::{AuditEvent, Denied, Guard, GuardConfig, Principal, RejectReason};
 use mcp_oauth_jwt::{AuthContext, JwtError, KeySet, TokenCache, Validator};
 use mcp_oauth_prm::{BearerChallenge, BearerError, PrmEndpoint};
 use serde_json::Value;
@@ -130,6 +133,8 @@ pub struct ProtectedResource {
     max_body: usize,
     token_cache: Option<Mutex<TokenCache>>,
     clock: Clock,
+    guard: Option<Mutex<Guard>>,
+    monotonic: Arc<dyn Fn() -> Duration + Send + Sync>,
 }
 
 impl fmt::Debug for ProtectedResource {
@@ -140,6 +145,7 @@ impl fmt::Debug for ProtectedResource {
             .field("operations", &self.operations)
             .field("max_body", &self.max_body)
             .field("token_cache", &self.token_cache.is_some())
+            .field("guard", &self.guard.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -165,7 +171,27 @@ impl ProtectedResource {
             max_body: DEFAULT_MAX_BODY,
             token_cache: None,
             clock: Arc::new(system_clock),
+            guard: None,
+            monotonic: {
+                let start = std::time::Instant::now();
+                Arc::new(move || start.elapsed())
+            },
         }
+    }
+
+    /// Rate limits and blocking of sources that keep sending invalid tokens
+    /// (`mcp-oauth-guard`); refusals are `429` with `Retry-After`. The client address is
+    /// read from a [`ClientAddr`] (or `SocketAddr`) request extension; without one, only
+    /// the client, subject and tenant limits apply.
+    pub fn guard(mut self, config: GuardConfig) -> Self {
+        self.guard = Some(Mutex::new(Guard::new(config)));
+        self
+    }
+
+    /// Another monotonic clock for the guard (tests).
+    pub fn monotonic_clock(mut self, clock: impl Fn() -> Duration + Send + Sync + 'static) -> Self {
+        self.monotonic = Arc::new(clock);
+        self
     }
 
     /// The `scope` to name in 401 challenges (what a client should ask for first).
@@ -392,6 +418,100 @@ where
     }
 }
 
+/// The client's address, for rate limits and blocking. Insert it into the request's
+/// extensions before the layer (hyper gives it at `accept`); a `SocketAddr` extension is
+/// read too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+fn client_addr<B>(req: &Request<B>) -> Option<IpAddr> {
+    req.extensions()
+        .get::<ClientAddr>()
+        .map(|a| a.0)
+        .or_else(|| {
+            req.extensions()
+                .get::<std::net::SocketAddr>()
+                .map(std::net::SocketAddr::ip)
+        })
+}
+
+/// Emits one audit event on target `mcp_oauth::audit`.
+pub(crate) fn audit(event: &AuditEvent) {
+    match event {
+        AuditEvent::Accepted { .. } => tracing::debug!(target: "mcp_oauth::audit", "{event}"),
+        AuditEvent::JwksFailed { .. } | AuditEvent::SourceBlocked { .. } => {
+            tracing::warn!(target: "mcp_oauth::audit", "{event}");
+        }
+        _ => tracing::info!(target: "mcp_oauth::audit", "{event}"),
+    }
+}
+
+fn too_many(denied: Denied) -> Response<BoxBody> {
+    let mut r = status(StatusCode::TOO_MANY_REQUESTS);
+    if let Ok(v) = HeaderValue::from_str(&denied.retry_after_secs().to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+impl ProtectedResource {
+    fn reject(&self, reason: RejectReason, addr: Option<IpAddr>, detail: &str) {
+        audit(&AuditEvent::Rejected {
+            reason,
+            addr,
+            detail: detail.to_owned(),
+        });
+    }
+
+    fn guard_before(&self, addr: Option<IpAddr>) -> Result<(), Denied> {
+        let (Some(guard), Some(ip)) = (&self.guard, addr) else {
+            return Ok(());
+        };
+        let now = (self.monotonic)();
+        let verdict = guard
+            .lock()
+            .map(|mut g| g.before_auth(ip, now))
+            .unwrap_or(Ok(()));
+        verdict.inspect_err(|&denied| audit(&AuditEvent::RateLimited { denied, addr }))
+    }
+
+    fn guard_failure(&self, addr: Option<IpAddr>) {
+        let (Some(guard), Some(ip)) = (&self.guard, addr) else {
+            return;
+        };
+        let now = (self.monotonic)();
+        if guard
+            .lock()
+            .is_ok_and(|mut g| g.record_invalid_token(ip, now))
+        {
+            audit(&AuditEvent::SourceBlocked { addr: ip });
+        }
+    }
+
+    fn guard_after(&self, addr: Option<IpAddr>, ctx: &AuthContext) -> Result<Principal, Denied> {
+        let who = Principal {
+            client_id: ctx.client_id().map(str::to_owned),
+            subject: ctx.subject().map(str::to_owned),
+            tenant: None,
+        };
+        let Some(guard) = &self.guard else {
+            return Ok(who);
+        };
+        let now = (self.monotonic)();
+        let verdict = guard
+            .lock()
+            .map(|mut g| g.after_auth(&who, now))
+            .unwrap_or(Ok(()));
+        match verdict {
+            Ok(()) => Ok(who),
+            Err(denied) => {
+                audit(&AuditEvent::RateLimited { denied, addr });
+                Err(denied)
+            }
+        }
+    }
+}
+
 /// Decides one request: the response to send now, or the request to pass on.
 async fn authorize<B>(
     shared: &ProtectedResource,
@@ -404,8 +524,15 @@ where
     if let Some(resp) = shared.prm.respond(req.method(), req.uri().path()) {
         return Err(resp.map(|b| full(Bytes::from(b))));
     }
+    let addr = client_addr(&req);
+    shared.guard_before(addr).map_err(too_many)?;
     if token_in_query(&req) {
-        tracing::info!(target: "mcp_oauth::audit", outcome = "rejected", reason = "token_in_query");
+        shared.reject(
+            RejectReason::InvalidRequest,
+            addr,
+            "token in the query string",
+        );
+        shared.guard_failure(addr);
         return Err(shared.challenge(
             Some(BearerError::InvalidRequest),
             None,
@@ -414,11 +541,16 @@ where
     }
     let token = match credentials(req.headers()) {
         Credentials::None => {
-            tracing::debug!(target: "mcp_oauth::audit", outcome = "challenged", reason = "no_token");
+            shared.reject(RejectReason::NoToken, addr, "no bearer credentials");
             return Err(shared.challenge(None, None, ""));
         }
         Credentials::Malformed => {
-            tracing::info!(target: "mcp_oauth::audit", outcome = "rejected", reason = "malformed_authorization");
+            shared.reject(
+                RejectReason::InvalidRequest,
+                addr,
+                "malformed Authorization header",
+            );
+            shared.guard_failure(addr);
             return Err(shared.challenge(
                 Some(BearerError::InvalidRequest),
                 None,
@@ -431,7 +563,14 @@ where
     let ctx = match shared.validate(&token, now) {
         Ok(ctx) => ctx,
         Err(e) => {
-            tracing::info!(target: "mcp_oauth::audit", outcome = "rejected", reason = %e);
+            let reason = match e.bearer_error() {
+                BearerError::InsufficientScope => RejectReason::InsufficientScope,
+                _ => RejectReason::InvalidToken,
+            };
+            shared.reject(reason, addr, &e.to_string());
+            if reason == RejectReason::InvalidToken {
+                shared.guard_failure(addr);
+            }
             let scope = e.missing_scopes().map(|m| m.join(" "));
             return Err(shared.challenge(
                 Some(e.bearer_error()),
@@ -440,6 +579,7 @@ where
             ));
         }
     };
+    let who = shared.guard_after(addr, &ctx).map_err(too_many)?;
     let (parts, body) = req.into_parts();
     let body = if shared.operations.is_empty() || parts.method != Method::POST {
         body.map_err(Into::into).boxed_unsync()
@@ -450,13 +590,18 @@ where
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
             .is_some_and(|len| len > shared.max_body)
         {
+            shared.reject(RejectReason::TooLarge, addr, "body over the cap");
             return Err(status(StatusCode::PAYLOAD_TOO_LARGE));
         }
         let bytes = match Limited::new(body, shared.max_body).collect().await {
             Ok(c) => c.to_bytes(),
-            Err(_) => return Err(status(StatusCode::PAYLOAD_TOO_LARGE)),
+            Err(_) => {
+                shared.reject(RejectReason::TooLarge, addr, "body over the cap");
+                return Err(status(StatusCode::PAYLOAD_TOO_LARGE));
+            }
         };
         let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {
+            shared.reject(RejectReason::InvalidRequest, addr, "body is not JSON");
             return Err(shared.challenge(
                 Some(BearerError::InvalidRequest),
                 None,
@@ -464,8 +609,8 @@ where
             ));
         };
         let required = shared.operations.required(&message);
-        if let Err(JwtError::InsufficientScope { .. }) = ctx.require_scopes(&required) {
-            tracing::info!(target: "mcp_oauth::audit", outcome = "scope_denied", subject = ctx.subject().unwrap_or_default());
+        if let Err(e @ JwtError::InsufficientScope { .. }) = ctx.require_scopes(&required) {
+            shared.reject(RejectReason::InsufficientScope, addr, &e.to_string());
             // MCP step-up: name the scopes this operation needs.
             return Err(shared.challenge(
                 Some(BearerError::InsufficientScope),
@@ -475,7 +620,7 @@ where
         }
         full(bytes)
     };
-    tracing::debug!(target: "mcp_oauth::audit", outcome = "accepted", subject = ctx.subject().unwrap_or_default());
+    audit(&AuditEvent::Accepted { who });
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(ctx);
     Ok(req)

@@ -280,3 +280,81 @@ async fn token_cache_and_unavailable_keys() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn guard_rate_limits_and_blocks_with_429() {
+    use mcp_oauth_guard::{GuardConfig, Rate};
+    let config = GuardConfig {
+        per_address: Some(Rate {
+            burst: 3,
+            per_second: 0.001,
+        }),
+        per_client: None,
+        per_subject: Some(Rate {
+            burst: 2,
+            per_second: 0.001,
+        }),
+        per_tenant: None,
+        max_failures: 2,
+        failure_window: std::time::Duration::from_secs(60),
+        block_for: std::time::Duration::from_secs(120),
+        max_keys: 100,
+    };
+    let layer = resource(trusted(), false)
+        .guard(config)
+        .monotonic_clock(|| std::time::Duration::from_secs(1000))
+        .layer();
+    let from = |ip: &str, auth: Option<&str>| {
+        let mut r = post(auth, &call("whoami"));
+        r.extensions_mut()
+            .insert(crate::ClientAddr(ip.parse().unwrap()));
+        r
+    };
+    let valid = format!("Bearer {}", token(|_| {}));
+    let send_raw = |req: Request<Full<Bytes>>| {
+        let svc = layer.layer(service_fn(inner));
+        async move { svc.oneshot(req).await.unwrap() }
+    };
+    // Per subject: two requests pass, the third is 429 with Retry-After.
+    assert_eq!(
+        send_raw(from("198.51.100.1", Some(&valid))).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        send_raw(from("198.51.100.1", Some(&valid))).await.status(),
+        StatusCode::OK
+    );
+    let r = send_raw(from("198.51.100.2", Some(&valid))).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    // Per address (burst 3): the third request from .1 still passes the address limit,
+    // the fourth is refused before its token is read.
+    assert_eq!(
+        send_raw(from("198.51.100.1", None)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send_raw(from("198.51.100.1", None)).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Invalid tokens block their source, even for a valid token afterwards.
+    let bad = "Bearer garbage";
+    assert_eq!(
+        send_raw(from("198.51.100.9", Some(bad))).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send_raw(from("198.51.100.9", Some(bad))).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = send_raw(from("198.51.100.9", Some(&valid))).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["retry-after"], "120");
+}
