@@ -29,7 +29,7 @@ pub struct JwksConfig {
     pub max_staleness: Duration,
     /// Shortest time between two fetches caused by unknown `kid`s.
     pub unknown_kid_cooldown: Duration,
-    /// First retry delay after a failed fetch; doubles per failure.
+    /// First retry delay after a failed fetch (at least one second); doubles per failure.
     pub initial_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
@@ -301,11 +301,13 @@ impl JwksCache {
         let factor = 1u32
             .checked_shl(self.failures.saturating_sub(1).min(16))
             .unwrap_or(u32::MAX);
+        // At least a second, so a zero configuration cannot turn failures into a hot loop.
         let backoff = self
             .config
             .initial_backoff
+            .max(Duration::from_secs(1))
             .saturating_mul(factor)
-            .min(self.config.max_backoff);
+            .min(self.config.max_backoff.max(Duration::from_secs(1)));
         self.retry_at = Some(now.saturating_add(backoff));
         self.wanted = true;
     }

@@ -209,3 +209,136 @@ async fn the_refresher_loads_keys_and_follows_a_rotation() {
     );
     refresher.abort();
 }
+
+/// Issue 6 faults: the JWKS endpoint down at start, hanging, and answering garbage
+/// mid-run. Known keys keep working; without keys the answer is a prompt 401 — never a
+/// 500, never a hung request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_faults_never_hang_or_fail_open() {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    let k = TestKeys::load().unwrap();
+    let good = serde_json::to_vec(&json!({"keys": [k.rs1.jwk()]})).unwrap();
+
+    // A listener that accepts and never answers (a hung endpoint).
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_addr = hang.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = hang.accept().await {
+            held.push(s);
+        }
+    });
+    // 0 = good keys, 1 = garbage, 2 = 500.
+    let mode = Arc::new(AtomicU8::new(0));
+    let m = mode.clone();
+    let addr = serve(Arc::new(move |_: &str| match m.load(Ordering::SeqCst) {
+        0 => (StatusCode::OK, vec![], good.clone()),
+        1 => (StatusCode::OK, vec![], b"<html>oops</html>".to_vec()),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, vec![], Vec::new()),
+    }))
+    .await;
+
+    let me = ResourceUri::parse(RESOURCE).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = k.rs1.sign(
+        &header("RS256", "rs1"),
+        &json!({"iss": ISSUER, "aud": RESOURCE, "sub": "u", "exp": now + 600}),
+    );
+    let fast_fetcher = || {
+        Fetcher::with_ring(
+            FetchConfig::default()
+                .with_timeout(Duration::from_millis(500))
+                .dangerous_allow_private_addresses()
+                .insecure_allow_http(),
+        )
+        .unwrap()
+    };
+    let status_via = |keys: Arc<CachedKeys>| {
+        let prm = PrmBuilder::new(me.clone())
+            .authorization_server(ISSUER)
+            .build()
+            .unwrap();
+        let layer = ProtectedResource::new(
+            Validator::new(Policy::new(ISSUER, &me)),
+            keys,
+            PrmEndpoint::new(prm, &me),
+        )
+        .layer();
+        let token = token.clone();
+        async move {
+            let svc = layer.layer(service_fn(|_: Request<crate::BoxBody>| async {
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+            }));
+            let req = Request::post("https://mcp.example.com/mcp")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let started = std::time::Instant::now();
+            let status = svc.oneshot(req).await.unwrap().status();
+            (status, started.elapsed())
+        }
+    };
+
+    // Hung endpoint from the start: a prompt 401, again and again.
+    let hung = CachedKeys::new(JwksCache::new(
+        format!("http://{hang_addr}/jwks"),
+        Arc::new(Ring),
+        JwksConfig::default(),
+    ));
+    let r = spawn_jwks_refresher(hung.clone(), fast_fetcher());
+    for _ in 0..3 {
+        let (status, took) = status_via(hung.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            took < Duration::from_millis(200),
+            "the request path never waits for a fetch: {took:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    r.abort();
+
+    // Good at first, then garbage, then 500: the known key keeps working.
+    let no_cooldown = JwksConfig {
+        unknown_kid_cooldown: Duration::ZERO,
+        initial_backoff: Duration::ZERO,
+        ..JwksConfig::default()
+    };
+    let keys = CachedKeys::new(JwksCache::new(
+        format!("http://{addr}/jwks"),
+        Arc::new(Ring),
+        no_cooldown,
+    ));
+    let r = spawn_jwks_refresher(keys.clone(), fast_fetcher());
+    let mut loaded = false;
+    for _ in 0..50 {
+        if status_via(keys.clone()).await.0 == StatusCode::OK {
+            loaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(loaded);
+    for bad in [1, 2] {
+        mode.store(bad, Ordering::SeqCst);
+        // Ask for a refetch (an unknown kid), let it fail, and check the old key still works.
+        let before = keys.with(|c| c.fetch_count()).unwrap();
+        let _ = crate::KeySource::keys(&*keys, Some("unknown"), mcp_oauth_common::UnixTime(now));
+        // Failures back off for at least a second before the next try.
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        let _ = crate::KeySource::keys(&*keys, Some("unknown"), mcp_oauth_common::UnixTime(now));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            keys.with(|c| c.fetch_count()).unwrap() > before,
+            "mode {bad}: a refetch happened"
+        );
+        assert_eq!(
+            status_via(keys.clone()).await.0,
+            StatusCode::OK,
+            "mode {bad}"
+        );
+    }
+    r.abort();
+}
