@@ -5,10 +5,17 @@
 use crate::util::{Args, cargo, run};
 
 pub(crate) fn main(args: &[String]) -> Result<(), String> {
+    if args.first().is_some_and(|a| a == "http") {
+        return crate::bench_http::main(args.get(1..).unwrap_or_default());
+    }
     let args = Args::parse(args, &["--rounds", "--ms"], &["--json"])?;
     match args.positionals.as_slice() {
         [b] if b == "jwt" => {}
-        _ => return Err("usage: cargo xtask bench jwt [--json] [--rounds N] [--ms N]".into()),
+        _ => {
+            return Err(
+                "usage: cargo xtask bench jwt [--json] [--rounds N] [--ms N] | bench http [--json] [--seconds N]".into(),
+            );
+        }
     }
     let rounds = args.number("--rounds", 5)?;
     let ms = args.number("--ms", 400)?;

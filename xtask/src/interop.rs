@@ -42,7 +42,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
 }
 
 /// Children killed when the run ends, whatever happens.
-struct Procs(Vec<Child>);
+pub(crate) struct Procs(pub(crate) Vec<Child>);
 
 impl Drop for Procs {
     fn drop(&mut self) {
@@ -53,13 +53,13 @@ impl Drop for Procs {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// Copies `tests/peers/<name>` into `.peers/<name>` and installs its npm packages.
-fn install_peer(name: &str) -> Result<PathBuf, String> {
+pub(crate) fn install_peer(name: &str) -> Result<PathBuf, String> {
     let src = root().join("tests").join("peers").join(name);
     let dst = root().join(".peers").join(name);
     std::fs::create_dir_all(&dst).map_err(|e| format!("{}: {e}", dst.display()))?;
@@ -81,7 +81,7 @@ fn install_peer(name: &str) -> Result<PathBuf, String> {
     Ok(dst)
 }
 
-fn log_file(name: &str) -> Result<std::fs::File, String> {
+pub(crate) fn log_file(name: &str) -> Result<std::fs::File, String> {
     let dir = root().join("target").join("interop");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     std::fs::File::create(dir.join(name)).map_err(|e| e.to_string())
@@ -146,7 +146,12 @@ fn http(
     })
 }
 
-fn wait_for(addr: SocketAddr, path: &str, child: &mut Child, what: &str) -> Result<(), String> {
+pub(crate) fn wait_for(
+    addr: SocketAddr,
+    path: &str,
+    child: &mut Child,
+    what: &str,
+) -> Result<(), String> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
         if let Ok(Some(status)) = child.try_wait() {
@@ -285,7 +290,7 @@ fn server() -> Result<(), String> {
 }
 
 /// A client-credentials token from oidc-provider's `cc-client` for `resource` and `scope`.
-fn cc_token(op: SocketAddr, resource: &str, scope: &str) -> Result<String, String> {
+pub(crate) fn cc_token(op: SocketAddr, resource: &str, scope: &str) -> Result<String, String> {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| {

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_http;
 mod ci;
 mod conformance;
 mod fuzz;
@@ -37,6 +38,9 @@ Commands:
                                  tokens per second of JWT validation against the raw
                                  signature verify, ring and aws-lc-rs, jsonwebtoken, and the
                                  verified-token cache; one core, interleaved rounds
+  bench http [--json] [--seconds N]
+                                 wrk against the rmcp example server (unprotected, cached,
+                                 uncached, forged tokens) and the TypeScript SDK reference
   serve --listen ADDR --issuer URL [--resource URL]
                                  the rmcp example server, protected, against an external
                                  authorization server (MCP endpoint http://ADDR/mcp)

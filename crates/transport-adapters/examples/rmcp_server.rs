@@ -75,11 +75,21 @@ struct Args {
     listen: SocketAddr,
     issuer: String,
     resource: Option<String>,
+    /// Serve without the layer (benchmark baseline).
+    unprotected: bool,
+    /// No verified-token cache.
+    no_token_cache: bool,
+    /// No rate limits.
+    no_guard: bool,
+    /// Stateless JSON responses (MCP 2026-07-28 style), for load tests.
+    stateless: bool,
 }
 
 fn args() -> Result<Args, String> {
     let mut listen = "127.0.0.1:8080".to_owned();
     let (mut issuer, mut resource) = (None, None);
+    let (mut unprotected, mut no_token_cache, mut no_guard, mut stateless) =
+        (false, false, false, false);
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a} needs a value"));
@@ -87,6 +97,10 @@ fn args() -> Result<Args, String> {
             "--listen" => listen = value()?,
             "--issuer" => issuer = Some(value()?),
             "--resource" => resource = Some(value()?),
+            "--unprotected" => unprotected = true,
+            "--no-token-cache" => no_token_cache = true,
+            "--no-guard" => no_guard = true,
+            "--stateless" => stateless = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -94,6 +108,10 @@ fn args() -> Result<Args, String> {
         listen: listen.parse().map_err(|e| format!("--listen: {e}"))?,
         issuer: issuer.ok_or("--issuer is required")?,
         resource,
+        unprotected,
+        no_token_cache,
+        no_guard,
+        stateless,
     })
 }
 
@@ -147,19 +165,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .scopes_supported(["mcp:tools", "mcp:read", "mcp:write"])
         .resource_name("mcp-oauth rmcp example")
         .build()?;
-    let layer = ProtectedResource::new(
+    let mut protected = ProtectedResource::new(
         Validator::new(Policy::new(args.issuer.clone(), &resource)),
         keys,
         PrmEndpoint::new(prm, &resource),
     )
     // No scope in the 401: clients then ask for the PRM's scopes_supported (MCP scope
     // selection), which covers every tool here.
-    .operation_scopes(OperationScopes::new().tool("echo", ["mcp:write"]))
-    .token_cache(10_000)
-    .guard(GuardConfig::default())
-    .layer();
+    .operation_scopes(OperationScopes::new().tool("echo", ["mcp:write"]));
+    if !args.no_token_cache {
+        protected = protected.token_cache(10_000);
+    }
+    if !args.no_guard {
+        protected = protected.guard(GuardConfig::default());
+    }
+    let layer = protected.layer();
 
-    let mut mcp_config = StreamableHttpServerConfig::default();
+    let mut mcp_config =
+        StreamableHttpServerConfig::default().with_legacy_session_mode(!args.stateless);
+    mcp_config.json_response = args.stateless;
     mcp_config.allowed_hosts = vec![
         resource.host_str().to_owned(),
         format!("{}:{}", resource.host_str(), resource.port_or_default()),
@@ -170,8 +194,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(LocalSessionManager::default()),
         mcp_config,
     );
-    let service = layer.layer(mcp);
-
+    let protected = layer.layer(mcp.clone());
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("MCP endpoint: {}", resource.as_str());
     println!(
@@ -180,16 +203,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     loop {
         let (stream, peer) = listener.accept().await?;
+        let io = hyper_util::rt::TokioIo::new(stream);
+        if args.unprotected {
+            let svc = hyper_util::service::TowerToHyperService::new(mcp.clone());
+            tokio::spawn(async move {
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await
+                {
+                    eprintln!("connection: {e}");
+                }
+            });
+            continue;
+        }
         // The guard's per-address limits read the peer address from the request.
         let service =
-            service
+            protected
                 .clone()
                 .map_request(move |mut req: http::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ClientAddr(peer.ip()));
                     req
                 });
         tokio::spawn(async move {
-            let io = hyper_util::rt::TokioIo::new(stream);
             let svc = hyper_util::service::TowerToHyperService::new(service);
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(io, svc)

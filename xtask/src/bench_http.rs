@@ -1,0 +1,308 @@
+//! `cargo xtask bench http [--json] [--seconds N]`: the same stateless MCP tool call
+//! (`tools/call whoami`) under load from wrk, on loopback, against: the rmcp example server
+//! unprotected, protected with the verified-token cache, protected without it, protected
+//! and sent a forged token, and the TypeScript SDK reference server (bearer middleware +
+//! jose). Tokens come from oidc-provider (client credentials, audience = each server).
+
+use std::net::SocketAddr;
+use std::process::{Child, Command};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+
+use crate::interop::{Procs, cc_token, free_port, install_peer, log_file, wait_for};
+use crate::util::{Args, cargo, root, run};
+
+const LUA: &str = r#"
+wrk.method = "POST"
+wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
+local token = os.getenv("BENCH_TOKEN")
+if token ~= nil and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+"#;
+
+fn ensure_wrk() -> Result<(), String> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("bench: installing wrk from Debian's packages");
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]))
+        .or_else(|_| {
+            run(Command::new("apt-get").args(["update", "-qq"]))?;
+            run(Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]))
+        })
+        .map_err(|e| format!("wrk is needed and could not be installed: {e}"))
+}
+
+struct Load {
+    rps: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+    requests: u64,
+}
+
+fn wrk(url: &str, token: &str, seconds: u64, script: &std::path::Path) -> Result<Load, String> {
+    let out = Command::new("wrk")
+        .args(["-t1", "-c32", &format!("-d{seconds}s"), "--latency", "-s"])
+        .arg(script)
+        .arg(url)
+        .env("BENCH_TOKEN", token)
+        .output()
+        .map_err(|e| format!("wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |prefix: &str| -> Option<String> {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l.trim_start_matches(prefix).trim().to_owned())
+    };
+    let rps = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no Requests/sec in wrk output:\n{text}"))?;
+    let p99 = field("99%").ok_or_else(|| format!("no 99% latency in wrk output:\n{text}"))?;
+    let p99_ms = parse_duration_ms(&p99).ok_or_else(|| format!("latency {p99:?}"))?;
+    let non_2xx = field("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let requests = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Ok(Load {
+        rps,
+        p99_ms,
+        non_2xx,
+        requests,
+    })
+}
+
+/// wrk prints latencies as `812.00us`, `1.23ms` or `2.10s`.
+fn parse_duration_ms(s: &str) -> Option<f64> {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
+    let v: f64 = num.parse().ok()?;
+    Some(match unit {
+        "us" => v / 1000.0,
+        "ms" => v,
+        "s" => v * 1000.0,
+        "m" => v * 60_000.0,
+        _ => return None,
+    })
+}
+
+/// Starts a server and waits until `ready` answers 200 (or, with `ready` empty, until the
+/// port accepts connections).
+fn spawn(
+    procs: &mut Procs,
+    mut cmd: Command,
+    name: &str,
+    addr: SocketAddr,
+    ready: &str,
+) -> Result<(), String> {
+    let child: Child = cmd
+        .stdout(log_file(&format!("{name}.log"))?)
+        .stderr(log_file(&format!("{name}.err"))?)
+        .spawn()
+        .map_err(|e| format!("{name}: {e}"))?;
+    procs.0.push(child);
+    let child = procs.0.last_mut().ok_or("no child")?;
+    if !ready.is_empty() {
+        return wait_for(addr, ready, child, name);
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(30) {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("{name} did not come up"))
+}
+
+pub(crate) fn main(args: &[String]) -> Result<(), String> {
+    let parsed = Args::parse(args, &["--seconds"], &["--json"])?;
+    let seconds = parsed.number("--seconds", 5)?;
+    ensure_wrk()?;
+    let op_dir = install_peer("oidc-provider")?;
+    let sdk_dir = install_peer("ts-sdk")?;
+    run(cargo().args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "mcp-oauth-transport",
+        "--example",
+        "rmcp_server",
+    ]))?;
+    let exe = root()
+        .join("target")
+        .join("release")
+        .join("examples")
+        .join("rmcp_server");
+    let dir = root().join("target").join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let script = dir.join("tools-call.lua");
+    std::fs::write(&script, LUA).map_err(|e| e.to_string())?;
+
+    let mut procs = Procs(Vec::new());
+    let op_port = free_port()?;
+    let op: SocketAddr = ([127, 0, 0, 1], op_port).into();
+    let mut c = Command::new("node");
+    c.arg("op-server.mjs")
+        .current_dir(&op_dir)
+        .env("OP_PORT", op_port.to_string());
+    spawn(
+        &mut procs,
+        c,
+        "bench-oidc-provider",
+        op,
+        "/.well-known/oauth-authorization-server",
+    )?;
+    let issuer = format!("http://{op}");
+
+    // name, extra flags (None: the TypeScript reference)
+    let targets: [(&str, Option<&[&str]>); 4] = [
+        ("unprotected", Some(&["--unprotected"])),
+        ("protected_cached", Some(&[])),
+        ("protected_uncached", Some(&["--no-token-cache"])),
+        ("ts_reference", None),
+    ];
+    let mut urls = Map::new();
+    let mut tokens = Map::new();
+    for (name, flags) in targets {
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        let url = format!("http://{addr}/mcp");
+        let mut c = match flags {
+            Some(flags) => {
+                let mut c = Command::new(&exe);
+                c.args([
+                    "--listen",
+                    &addr.to_string(),
+                    "--issuer",
+                    &issuer,
+                    "--stateless",
+                    "--no-guard",
+                ])
+                .args(flags);
+                c
+            }
+            None => {
+                let mut c = Command::new("node");
+                c.arg("jwt-resource-server.mjs")
+                    .current_dir(&sdk_dir)
+                    .env("RS_PORT", addr.port().to_string())
+                    .env("AS_ISSUER", &issuer)
+                    .env("RESOURCE", &url);
+                c
+            }
+        };
+        c.env("RUST_LOG", "off");
+        let ready = if name == "unprotected" {
+            ""
+        } else {
+            "/.well-known/oauth-protected-resource/mcp"
+        };
+        spawn(&mut procs, c, &format!("bench-{name}"), addr, ready)?;
+        tokens.insert(name.to_owned(), json!(cc_token(op, &url, "mcp:tools")?));
+        urls.insert(name.to_owned(), json!(url));
+    }
+    let forged = {
+        let t = tokens
+            .get("protected_cached")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
+        let sig = parts.get_mut(2).ok_or("no signature")?;
+        let mut bytes = URL_SAFE_NO_PAD.decode(&*sig).map_err(|e| e.to_string())?;
+        if let Some(b) = bytes.first_mut() {
+            *b ^= 1;
+        }
+        *sig = URL_SAFE_NO_PAD.encode(bytes);
+        parts.join(".")
+    };
+
+    let runs: [(&str, &str, String); 5] = [
+        ("unprotected", "unprotected", String::new()),
+        (
+            "protected_cached",
+            "protected_cached",
+            tokens
+                .get("protected_cached")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        (
+            "protected_uncached",
+            "protected_uncached",
+            tokens
+                .get("protected_uncached")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        ("invalid", "protected_cached", forged),
+        (
+            "ts_reference",
+            "ts_reference",
+            tokens
+                .get("ts_reference")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+    ];
+    let mut result = Map::new();
+    let mut p99 = Map::new();
+    let mut lines = Vec::new();
+    for (label, target, token) in runs {
+        let url = urls.get(target).and_then(Value::as_str).unwrap_or_default();
+        let load = wrk(url, &token, seconds, &script)?;
+        let expect_errors = label == "invalid";
+        if !expect_errors && load.non_2xx > 0 {
+            return Err(format!(
+                "{label}: {} of {} responses were not 2xx (see target/interop/bench-*.err)",
+                load.non_2xx, load.requests
+            ));
+        }
+        if expect_errors && load.non_2xx < load.requests {
+            return Err(format!(
+                "invalid: {} of {} forged-token requests were accepted",
+                load.requests - load.non_2xx,
+                load.requests
+            ));
+        }
+        result.insert(label.to_owned(), json!(load.rps.round()));
+        p99.insert(
+            label.to_owned(),
+            json!((load.p99_ms * 1000.0).round() / 1000.0),
+        );
+        lines.push(format!(
+            "  {label:<19} {:>9.0} req/s   p99 {:>8.3} ms   ({} requests)",
+            load.rps, load.p99_ms, load.requests
+        ));
+    }
+    result.insert("p99_ms".into(), Value::Object(p99));
+    if parsed.switch("--json") {
+        println!("{}", Value::Object(result));
+    } else {
+        let get = |k: &str| result.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+        println!(
+            "bench http ({seconds} s each, wrk -t1 -c32, loopback, 2 cores shared with the load generator):"
+        );
+        for l in lines {
+            println!("{l}");
+        }
+        println!(
+            "  ratios: protected_cached/unprotected {:.3}, protected_uncached/ts_reference {:.2}",
+            get("protected_cached") / get("unprotected"),
+            get("protected_uncached") / get("ts_reference")
+        );
+    }
+    Ok(())
+}
