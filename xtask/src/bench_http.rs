@@ -125,8 +125,9 @@ fn spawn(
 }
 
 pub(crate) fn main(args: &[String]) -> Result<(), String> {
-    let parsed = Args::parse(args, &["--seconds"], &["--json"])?;
-    let seconds = parsed.number("--seconds", 5)?;
+    let parsed = Args::parse(args, &["--seconds", "--rounds"], &["--json"])?;
+    let seconds = parsed.number("--seconds", 3)?;
+    let rounds = parsed.number("--rounds", 3)?.max(1);
     ensure_wrk()?;
     let op_dir = install_peer("oidc-provider")?;
     let sdk_dir = install_peer("ts-sdk")?;
@@ -257,34 +258,57 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
                 .to_owned(),
         ),
     ];
+    // Interleaved rounds: drift on a noisy machine hits every target alike; medians kept.
+    let mut all: Vec<Vec<(f64, f64)>> = vec![Vec::new(); runs.len()];
+    let mut totals = vec![0u64; runs.len()];
+    for _ in 0..rounds {
+        for (i, (label, target, token)) in runs.iter().enumerate() {
+            let url = urls
+                .get(*target)
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let load = wrk(url, token, seconds, &script)?;
+            let expect_errors = *label == "invalid";
+            if !expect_errors && load.non_2xx > 0 {
+                return Err(format!(
+                    "{label}: {} of {} responses were not 2xx (see target/interop/bench-*.err)",
+                    load.non_2xx, load.requests
+                ));
+            }
+            if expect_errors && load.non_2xx < load.requests {
+                return Err(format!(
+                    "invalid: {} of {} forged-token requests were accepted",
+                    load.requests - load.non_2xx,
+                    load.requests
+                ));
+            }
+            if let (Some(a), Some(t)) = (all.get_mut(i), totals.get_mut(i)) {
+                a.push((load.rps, load.p99_ms));
+                *t += load.requests;
+            }
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
     let mut result = Map::new();
     let mut p99 = Map::new();
     let mut lines = Vec::new();
-    for (label, target, token) in runs {
-        let url = urls.get(target).and_then(Value::as_str).unwrap_or_default();
-        let load = wrk(url, &token, seconds, &script)?;
-        let expect_errors = label == "invalid";
-        if !expect_errors && load.non_2xx > 0 {
-            return Err(format!(
-                "{label}: {} of {} responses were not 2xx (see target/interop/bench-*.err)",
-                load.non_2xx, load.requests
-            ));
-        }
-        if expect_errors && load.non_2xx < load.requests {
-            return Err(format!(
-                "invalid: {} of {} forged-token requests were accepted",
-                load.requests - load.non_2xx,
-                load.requests
-            ));
-        }
-        result.insert(label.to_owned(), json!(load.rps.round()));
-        p99.insert(
-            label.to_owned(),
-            json!((load.p99_ms * 1000.0).round() / 1000.0),
+    for (i, (label, _, _)) in runs.iter().enumerate() {
+        let a = all.get(i).cloned().unwrap_or_default();
+        let rps_all: Vec<f64> = a.iter().map(|x| x.0).collect();
+        let (lo, hi) = (
+            rps_all.iter().copied().fold(f64::MAX, f64::min),
+            rps_all.iter().copied().fold(0.0, f64::max),
         );
+        let rps = median(rps_all);
+        let p = median(a.iter().map(|x| x.1).collect());
+        result.insert((*label).to_owned(), json!(rps.round()));
+        p99.insert((*label).to_owned(), json!((p * 1000.0).round() / 1000.0));
         lines.push(format!(
-            "  {label:<19} {:>9.0} req/s   p99 {:>8.3} ms   ({} requests)",
-            load.rps, load.p99_ms, load.requests
+            "  {label:<19} {rps:>9.0} req/s (spread {lo:.0}..{hi:.0})   p99 {p:>8.3} ms   ({} requests)",
+            totals.get(i).copied().unwrap_or_default()
         ));
     }
     result.insert("p99_ms".into(), Value::Object(p99));
@@ -293,7 +317,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
     } else {
         let get = |k: &str| result.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
         println!(
-            "bench http ({seconds} s each, wrk -t1 -c32, loopback, 2 cores shared with the load generator):"
+            "bench http ({rounds} interleaved rounds of {seconds} s, wrk -t1 -c32, loopback, 2 cores shared with wrk; medians):"
         );
         for l in lines {
             println!("{l}");

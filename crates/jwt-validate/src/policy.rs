@@ -157,6 +157,11 @@ impl Policy {
         &self.algorithms
     }
 
+    /// The scopes every request must carry.
+    pub fn required_scopes(&self) -> &[String] {
+        &self.required_scopes
+    }
+
     /// The leeway in seconds.
     pub fn leeway_secs(&self) -> u64 {
         self.leeway

@@ -84,14 +84,26 @@ impl TokenCache {
         leeway_secs: u64,
         now: UnixTime,
     ) -> Option<Arc<AuthContext>> {
+        self.lookup(token, leeway_secs, now, |kid| match (kid, keys) {
+            (Some(kid), Some(keys)) => keys.contains_kid(kid),
+            (Some(_), None) => false,
+            (None, _) => true,
+        })
+    }
+
+    /// [`TokenCache::get`] with the key check as a function of the cached `kid`, so a
+    /// caller can fetch the key set for that `kid` only on a hit (the request path of the
+    /// transport layer does, and never parses the token on a hit).
+    pub fn lookup(
+        &mut self,
+        token: &str,
+        leeway_secs: u64,
+        now: UnixTime,
+        key_still_present: impl FnOnce(Option<&str>) -> bool,
+    ) -> Option<Arc<AuthContext>> {
         let h = Self::hash(token);
         let entry = self.map.get(&h)?;
-        let alive = entry.ctx.is_live(now, leeway_secs)
-            && match (entry.ctx.key_id(), keys) {
-                (Some(kid), Some(keys)) => keys.contains_kid(kid),
-                (Some(_), None) => false,
-                (None, _) => true,
-            };
+        let alive = entry.ctx.is_live(now, leeway_secs) && key_still_present(entry.ctx.key_id());
         if alive {
             Some(entry.ctx.clone())
         } else {

@@ -24,7 +24,6 @@ use mcp_oauth_common::UnixTime;
 use mcp_oauth_guard::{AuditEvent, Denied, Guard, GuardConfig, Principal, RejectReason};
 use mcp_oauth_jwt::{AuthContext, JwtError, KeySet, TokenCache, Validator};
 use mcp_oauth_prm::{BearerChallenge, BearerError, PrmEndpoint};
-use serde_json::Value;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -93,8 +92,27 @@ impl OperationScopes {
         self.methods.is_empty() && self.tools.is_empty()
     }
 
-    /// The scopes a JSON-RPC message (or batch) needs, in first-seen order.
-    fn required(&self, message: &Value) -> Vec<String> {
+    /// The scopes a JSON-RPC message (or batch) needs, in first-seen order; `None` when
+    /// the body is not a JSON-RPC message or batch.
+    fn required(&self, body: &[u8]) -> Option<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Msg<'a> {
+            #[serde(default, borrow)]
+            method: Option<std::borrow::Cow<'a, str>>,
+            #[serde(default, borrow)]
+            params: Option<&'a serde_json::value::RawValue>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Params<'a> {
+            #[serde(default, borrow)]
+            name: Option<std::borrow::Cow<'a, str>>,
+        }
+        let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
+        let messages: Vec<Msg<'_>> = match first {
+            b'[' => serde_json::from_slice(body).ok()?,
+            b'{' => vec![serde_json::from_slice(body).ok()?],
+            _ => return None,
+        };
         let mut out: Vec<String> = Vec::new();
         let mut add = |scopes: Option<&Vec<String>>| {
             for s in scopes.into_iter().flatten() {
@@ -103,21 +121,21 @@ impl OperationScopes {
                 }
             }
         };
-        let messages: Vec<&Value> = match message {
-            Value::Array(batch) => batch.iter().collect(),
-            one => vec![one],
-        };
-        for m in messages {
-            let Some(method) = m.get("method").and_then(Value::as_str) else {
+        for m in &messages {
+            let Some(method) = m.method.as_deref() else {
                 continue;
             };
             add(self.methods.get(method));
             if method == "tools/call" {
-                let tool = m.pointer("/params/name").and_then(Value::as_str);
-                add(tool.and_then(|t| self.tools.get(t)));
+                let tool = m
+                    .params
+                    .filter(|p| p.get().starts_with('{'))
+                    .and_then(|p| serde_json::from_str::<Params<'_>>(p.get()).ok())
+                    .and_then(|p| p.name);
+                add(tool.and_then(|t| self.tools.get(t.as_ref())));
             }
         }
-        out
+        Some(out)
     }
 }
 
@@ -262,15 +280,32 @@ impl ProtectedResource {
     }
 
     fn validate(&self, token: &str, now: UnixTime) -> Result<Arc<AuthContext>, JwtError> {
-        let kid = token_kid(token);
-        let keys = self
-            .keys
-            .keys(kid.as_deref(), now)
-            .ok_or(JwtError::KeysUnavailable)?;
+        let policy = self.validator.policy();
         if let Some(cache) = &self.token_cache {
             let mut cache = cache.lock().map_err(|_| JwtError::KeysUnavailable)?;
+            // A hit costs a hash and a lookup: no parsing; the keys are consulted for the
+            // cached kid only, so a rotated-out key stops authenticating at once.
+            let hit = cache.lookup(token, policy.leeway_secs(), now, |kid| match kid {
+                Some(k) => self
+                    .keys
+                    .keys(Some(k), now)
+                    .is_some_and(|ks| ks.contains_kid(k)),
+                None => self.keys.keys(None, now).is_some(),
+            });
+            if let Some(ctx) = hit {
+                ctx.require_scopes(policy.required_scopes())?;
+                return Ok(ctx);
+            }
+            let keys = self
+                .keys
+                .keys(token_kid(token).as_deref(), now)
+                .ok_or(JwtError::KeysUnavailable)?;
             return cache.validate::<&str>(&self.validator, token, &keys, now, &[]);
         }
+        let keys = self
+            .keys
+            .keys(token_kid(token).as_deref(), now)
+            .ok_or(JwtError::KeysUnavailable)?;
         self.validator.validate(token, &keys, now).map(Arc::new)
     }
 }
@@ -279,6 +314,11 @@ impl ProtectedResource {
 /// strictly; this is only a hint).
 fn token_kid(token: &str) -> Option<String> {
     use base64::Engine as _;
+    #[derive(serde::Deserialize)]
+    struct Kid<'a> {
+        #[serde(default, borrow)]
+        kid: Option<std::borrow::Cow<'a, str>>,
+    }
     let header = token.split('.').next()?;
     if header.len() > 2048 {
         return None;
@@ -286,8 +326,8 @@ fn token_kid(token: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(header)
         .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("kid")?.as_str().map(str::to_owned)
+    let h: Kid<'_> = serde_json::from_slice(&bytes).ok()?;
+    h.kid.map(std::borrow::Cow::into_owned)
 }
 
 fn empty() -> BoxBody {
@@ -446,6 +486,14 @@ pub(crate) fn audit(event: &AuditEvent) {
     }
 }
 
+fn principal(ctx: &AuthContext) -> Principal {
+    Principal {
+        client_id: ctx.client_id().map(str::to_owned),
+        subject: ctx.subject().map(str::to_owned),
+        tenant: None,
+    }
+}
+
 fn too_many(denied: Denied) -> Response<BoxBody> {
     let mut r = status(StatusCode::TOO_MANY_REQUESTS);
     if let Ok(v) = HeaderValue::from_str(&denied.retry_after_secs().to_string()) {
@@ -488,22 +536,18 @@ impl ProtectedResource {
         }
     }
 
-    fn guard_after(&self, addr: Option<IpAddr>, ctx: &AuthContext) -> Result<Principal, Denied> {
-        let who = Principal {
-            client_id: ctx.client_id().map(str::to_owned),
-            subject: ctx.subject().map(str::to_owned),
-            tenant: None,
-        };
+    fn guard_after(&self, addr: Option<IpAddr>, ctx: &AuthContext) -> Result<(), Denied> {
         let Some(guard) = &self.guard else {
-            return Ok(who);
+            return Ok(());
         };
+        let who = principal(ctx);
         let now = (self.monotonic)();
         let verdict = guard
             .lock()
             .map(|mut g| g.after_auth(&who, now))
             .unwrap_or(Ok(()));
         match verdict {
-            Ok(()) => Ok(who),
+            Ok(()) => Ok(()),
             Err(denied) => {
                 audit(&AuditEvent::RateLimited { denied, addr });
                 Err(denied)
@@ -579,7 +623,7 @@ where
             ));
         }
     };
-    let who = shared.guard_after(addr, &ctx).map_err(too_many)?;
+    shared.guard_after(addr, &ctx).map_err(too_many)?;
     let (parts, body) = req.into_parts();
     let body = if shared.operations.is_empty() || parts.method != Method::POST {
         body.map_err(Into::into).boxed_unsync()
@@ -600,7 +644,7 @@ where
                 return Err(status(StatusCode::PAYLOAD_TOO_LARGE));
             }
         };
-        let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {
+        let Some(required) = shared.operations.required(&bytes) else {
             shared.reject(RejectReason::InvalidRequest, addr, "body is not JSON");
             return Err(shared.challenge(
                 Some(BearerError::InvalidRequest),
@@ -608,7 +652,6 @@ where
                 "the body is not a JSON-RPC message",
             ));
         };
-        let required = shared.operations.required(&message);
         if let Err(e @ JwtError::InsufficientScope { .. }) = ctx.require_scopes(&required) {
             shared.reject(RejectReason::InsufficientScope, addr, &e.to_string());
             // MCP step-up: name the scopes this operation needs.
@@ -620,7 +663,11 @@ where
         }
         full(bytes)
     };
-    audit(&AuditEvent::Accepted { who });
+    if tracing::enabled!(target: "mcp_oauth::audit", tracing::Level::DEBUG) {
+        audit(&AuditEvent::Accepted {
+            who: principal(&ctx),
+        });
+    }
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(ctx);
     Ok(req)
