@@ -5,13 +5,11 @@
 //! jose). Tokens come from oidc-provider (client credentials, audience = each server).
 
 use std::net::SocketAddr;
-use std::process::{Child, Command};
+use std::process::Command;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use crate::interop::{Procs, cc_token, free_port, install_peer, log_file, wait_for};
+use crate::interop::{Procs, cc_token, forge, free_port, install_peer, spawn};
 use crate::util::{Args, cargo, root, run};
 
 const LUA: &str = r#"
@@ -93,35 +91,6 @@ fn parse_duration_ms(s: &str) -> Option<f64> {
         "m" => v * 60_000.0,
         _ => return None,
     })
-}
-
-/// Starts a server and waits until `ready` answers 200 (or, with `ready` empty, until the
-/// port accepts connections).
-fn spawn(
-    procs: &mut Procs,
-    mut cmd: Command,
-    name: &str,
-    addr: SocketAddr,
-    ready: &str,
-) -> Result<(), String> {
-    let child: Child = cmd
-        .stdout(log_file(&format!("{name}.log"))?)
-        .stderr(log_file(&format!("{name}.err"))?)
-        .spawn()
-        .map_err(|e| format!("{name}: {e}"))?;
-    procs.0.push(child);
-    let child = procs.0.last_mut().ok_or("no child")?;
-    if !ready.is_empty() {
-        return wait_for(addr, ready, child, name);
-    }
-    let start = std::time::Instant::now();
-    while start.elapsed() < std::time::Duration::from_secs(30) {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    Err(format!("{name} did not come up"))
 }
 
 pub(crate) fn main(args: &[String]) -> Result<(), String> {
@@ -212,20 +181,12 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
         tokens.insert(name.to_owned(), json!(cc_token(op, &url, "mcp:tools")?));
         urls.insert(name.to_owned(), json!(url));
     }
-    let forged = {
-        let t = tokens
+    let forged = forge(
+        tokens
             .get("protected_cached")
             .and_then(Value::as_str)
-            .unwrap_or_default();
-        let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
-        let sig = parts.get_mut(2).ok_or("no signature")?;
-        let mut bytes = URL_SAFE_NO_PAD.decode(&*sig).map_err(|e| e.to_string())?;
-        if let Some(b) = bytes.first_mut() {
-            *b ^= 1;
-        }
-        *sig = URL_SAFE_NO_PAD.encode(bytes);
-        parts.join(".")
-    };
+            .unwrap_or_default(),
+    )?;
 
     let runs: [(&str, &str, String); 5] = [
         ("unprotected", "unprotected", String::new()),
@@ -261,6 +222,14 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
     // Interleaved rounds: drift on a noisy machine hits every target alike; medians kept.
     let mut all: Vec<Vec<(f64, f64)>> = vec![Vec::new(); runs.len()];
     let mut totals = vec![0u64; runs.len()];
+    // Warm every server up (JIT, caches, connection pools) before anything is recorded.
+    for (_, target, token) in &runs {
+        let url = urls
+            .get(*target)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        wrk(url, token, 1, &script)?;
+    }
     for _ in 0..rounds {
         for (i, (label, target, token)) in runs.iter().enumerate() {
             let url = urls

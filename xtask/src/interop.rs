@@ -189,41 +189,31 @@ fn server() -> Result<(), String> {
     let mcp_url = format!("http://{rs_addr}/mcp");
     let mut procs = Procs(Vec::new());
 
-    let op = Command::new("node")
-        .arg("op-server.mjs")
+    let mut op = Command::new("node");
+    op.arg("op-server.mjs")
         .current_dir(&op_dir)
-        .env("OP_PORT", op_port.to_string())
-        .stdout(log_file("oidc-provider.log")?)
-        .stderr(log_file("oidc-provider.err")?)
-        .spawn()
-        .map_err(|e| format!("oidc-provider: {e}"))?;
-    procs.0.push(op);
-    let child = procs.0.last_mut().ok_or("no child")?;
-    wait_for(
+        .env("OP_PORT", op_port.to_string());
+    spawn(
+        &mut procs,
+        op,
+        "oidc-provider",
         op_addr,
         "/.well-known/oauth-authorization-server",
-        child,
-        "oidc-provider",
     )?;
-
-    let exe = root()
-        .join("target")
-        .join("debug")
-        .join("examples")
-        .join("rmcp_server");
-    let rs = Command::new(exe)
-        .args(["--listen", &rs_addr.to_string(), "--issuer", &issuer])
-        .stdout(log_file("rmcp-server.log")?)
-        .stderr(log_file("rmcp-server.err")?)
-        .spawn()
-        .map_err(|e| format!("rmcp_server: {e}"))?;
-    procs.0.push(rs);
-    let child = procs.0.last_mut().ok_or("no child")?;
-    wait_for(
+    let mut rs = Command::new(
+        root()
+            .join("target")
+            .join("debug")
+            .join("examples")
+            .join("rmcp_server"),
+    );
+    rs.args(["--listen", &rs_addr.to_string(), "--issuer", &issuer]);
+    spawn(
+        &mut procs,
+        rs,
+        "rmcp-server",
         rs_addr,
         "/.well-known/oauth-protected-resource/mcp",
-        child,
-        "rmcp_server",
     )?;
 
     let mut results: Vec<(String, Result<(), String>)> = Vec::new();
@@ -289,6 +279,49 @@ fn server() -> Result<(), String> {
     }
 }
 
+/// Starts a server and waits until `ready` answers 200 (or, with `ready` empty, until the
+/// port accepts connections).
+pub(crate) fn spawn(
+    procs: &mut Procs,
+    mut cmd: Command,
+    name: &str,
+    addr: SocketAddr,
+    ready: &str,
+) -> Result<(), String> {
+    let child: Child = cmd
+        .stdout(log_file(&format!("{name}.log"))?)
+        .stderr(log_file(&format!("{name}.err"))?)
+        .spawn()
+        .map_err(|e| format!("{name}: {e}"))?;
+    procs.0.push(child);
+    let child = procs.0.last_mut().ok_or("no child")?;
+    if !ready.is_empty() {
+        return wait_for(addr, ready, child, name);
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(30) {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("{name} did not come up"))
+}
+
+/// `token` with the first byte of its signature flipped: well-formed, never valid.
+pub(crate) fn forge(token: &str) -> Result<String, String> {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let sig_part = parts.get_mut(2).ok_or("the token has no signature")?;
+    let mut sig = URL_SAFE_NO_PAD
+        .decode(&*sig_part)
+        .map_err(|e| e.to_string())?;
+    if let Some(b) = sig.first_mut() {
+        *b ^= 1;
+    }
+    *sig_part = URL_SAFE_NO_PAD.encode(sig);
+    Ok(parts.join("."))
+}
+
 /// A client-credentials token from oidc-provider's `cc-client` for `resource` and `scope`.
 pub(crate) fn cc_token(op: SocketAddr, resource: &str, scope: &str) -> Result<String, String> {
     let enc = |s: &str| {
@@ -338,18 +371,7 @@ fn matrix(
     let full = cc_token(op, mcp_url, "mcp:tools mcp:read mcp:write")?;
     let narrow = cc_token(op, mcp_url, "mcp:tools")?;
     let other_audience = cc_token(op, "http://127.0.0.1:9/other", "mcp:tools")?;
-    let forged = {
-        let mut parts: Vec<String> = full.split('.').map(str::to_owned).collect();
-        let sig_part = parts.get_mut(2).ok_or("the token has no signature")?;
-        let mut sig = URL_SAFE_NO_PAD
-            .decode(&*sig_part)
-            .map_err(|e| e.to_string())?;
-        if let Some(b) = sig.first_mut() {
-            *b ^= 1;
-        }
-        *sig_part = URL_SAFE_NO_PAD.encode(sig);
-        parts.join(".")
-    };
+    let forged = forge(&full)?;
     let alg_none = {
         let payload = full.split('.').nth(1).unwrap_or_default();
         format!(
