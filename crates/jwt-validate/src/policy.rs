@@ -40,17 +40,7 @@ impl Policy {
     /// must appear in `aud`). Default algorithms: every [`Algorithm`]; leeway 60 s; no
     /// scopes required; `typ` not checked; 16 KiB maximum.
     pub fn new(issuer: impl Into<String>, resource: &ResourceUri) -> Self {
-        Policy {
-            issuers: vec![issuer.into()],
-            audiences: vec![resource.as_str().to_owned()],
-            algorithms: Algorithm::ALL.to_vec(),
-            leeway: DEFAULT_LEEWAY.as_secs(),
-            required_scopes: Vec::new(),
-            typ: None,
-            max_token_len: DEFAULT_MAX_TOKEN_LEN,
-            max_lifetime: None,
-            required_claims: Vec::new(),
-        }
+        Self::from_lists([issuer.into()], [resource.as_str()])
     }
 
     /// A policy from raw lists, for callers that hold audiences that are not resource

@@ -368,52 +368,23 @@ impl Validator {
         }
         let claims: Claims<'_> = serde_json::from_slice(&payload)
             .map_err(|_| JwtError::Malformed(Malformed::Payload))?;
-        let checked = check_claims(&self.policy, claims, now, &payload)?;
+        let mut ctx = check_claims(&self.policy, claims, now, &payload)?;
         let kid = header.kid.map(Cow::into_owned);
-        Ok(checked.into_context(payload, Some(alg), kid))
+        ctx.payload = payload;
+        ctx.algorithm = Some(alg);
+        ctx.key_id = kid;
+        Ok(ctx)
     }
 }
 
-/// What [`check_claims`] extracts, as spans of the payload.
-struct Checked {
-    issuer: Text,
-    subject: Option<Text>,
-    client_id: Option<Text>,
-    token_id: Option<Text>,
-    scopes: Vec<Text>,
-    audience: Vec<Text>,
-    exp: f64,
-}
-
-impl Checked {
-    fn into_context(
-        self,
-        payload: Vec<u8>,
-        algorithm: Option<Algorithm>,
-        key_id: Option<String>,
-    ) -> AuthContext {
-        AuthContext {
-            issuer: self.issuer,
-            subject: self.subject,
-            client_id: self.client_id,
-            token_id: self.token_id,
-            scopes: self.scopes,
-            audience: self.audience,
-            exp: self.exp,
-            key_id,
-            algorithm,
-            payload,
-        }
-    }
-}
-
-/// Checks the registered claims. `base` is the payload the claims borrow from.
+/// Checks the registered claims. `base` is the payload the claims borrow from. The
+/// context it returns has no payload, key or algorithm yet: the caller sets them.
 fn check_claims(
     p: &Policy,
     c: Claims<'_>,
     now: UnixTime,
     base: &[u8],
-) -> Result<Checked, JwtError> {
+) -> Result<AuthContext, JwtError> {
     if c.cnf.is_some() {
         return Err(JwtError::SenderConstrained);
     }
@@ -488,7 +459,7 @@ fn check_claims(
         Some(OneOrMany::Many(list)) => list.iter().for_each(|s| add_scopes(s, base, &mut granted)),
         None => {}
     }
-    Ok(Checked {
+    Ok(AuthContext {
         issuer: Text::of(&issuer, base),
         subject,
         client_id,
@@ -496,6 +467,9 @@ fn check_claims(
         scopes: granted,
         audience,
         exp,
+        key_id: None,
+        algorithm: None,
+        payload: Vec::new(),
     })
 }
 
@@ -534,7 +508,8 @@ pub(crate) fn check_introspected(
     }
     let claims: Claims<'_> =
         serde_json::from_slice(payload).map_err(|_| JwtError::Malformed(Malformed::Payload))?;
-    let checked = check_claims(p, claims, now, payload)?;
+    let mut ctx = check_claims(p, claims, now, payload)?;
     // Spans are offsets into the payload, so they hold for the context's own copy.
-    Ok(checked.into_context(payload.to_vec(), None, None))
+    ctx.payload = payload.to_vec();
+    Ok(ctx)
 }
