@@ -9,8 +9,8 @@ use std::process::Command;
 
 use serde_json::{Map, Value, json};
 
-use crate::interop::{Procs, cc_token, forge, free_port, install_peer, spawn};
-use crate::util::{Args, cargo, root, run};
+use crate::interop::{Procs, build_example, cc_token, forge, free_port, install_peer, spawn};
+use crate::util::{Args, root, run};
 
 const LUA: &str = r#"
 wrk.method = "POST"
@@ -100,20 +100,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
     ensure_wrk()?;
     let op_dir = install_peer("oidc-provider")?;
     let sdk_dir = install_peer("ts-sdk")?;
-    run(cargo().args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "mcp-oauth-transport",
-        "--example",
-        "rmcp_server",
-    ]))?;
-    let exe = root()
-        .join("target")
-        .join("release")
-        .join("examples")
-        .join("rmcp_server");
+    let exe = build_example(true)?;
     let dir = root().join("target").join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let script = dir.join("tools-call.lua");

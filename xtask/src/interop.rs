@@ -173,14 +173,7 @@ fn server() -> Result<(), String> {
     eprintln!("interop: node {}", node.trim());
     let op_dir = install_peer("oidc-provider")?;
     let sdk_dir = install_peer("ts-sdk")?;
-    run(cargo().args([
-        "build",
-        "--quiet",
-        "-p",
-        "mcp-oauth-transport",
-        "--example",
-        "rmcp_server",
-    ]))?;
+    let rs_exe = build_example(false)?;
 
     let (op_port, rs_port) = (free_port()?, free_port()?);
     let op_addr: SocketAddr = ([127, 0, 0, 1], op_port).into();
@@ -200,13 +193,7 @@ fn server() -> Result<(), String> {
         op_addr,
         "/.well-known/oauth-authorization-server",
     )?;
-    let mut rs = Command::new(
-        root()
-            .join("target")
-            .join("debug")
-            .join("examples")
-            .join("rmcp_server"),
-    );
+    let mut rs = Command::new(rs_exe);
     rs.args(["--listen", &rs_addr.to_string(), "--issuer", &issuer]);
     spawn(
         &mut procs,
@@ -306,6 +293,29 @@ pub(crate) fn spawn(
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     Err(format!("{name} did not come up"))
+}
+
+/// Builds the rmcp example server and returns its path.
+pub(crate) fn build_example(release: bool) -> Result<PathBuf, String> {
+    let mut cmd = cargo();
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "mcp-oauth-transport",
+        "--example",
+        "rmcp_server",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    run(&mut cmd)?;
+    let profile = if release { "release" } else { "debug" };
+    Ok(root()
+        .join("target")
+        .join(profile)
+        .join("examples")
+        .join("rmcp_server"))
 }
 
 /// `token` with the first byte of its signature flipped: well-formed, never valid.

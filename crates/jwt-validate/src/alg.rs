@@ -68,16 +68,18 @@ impl Algorithm {
 
     /// Whether this is an RSA algorithm.
     pub fn is_rsa(self) -> bool {
-        matches!(
-            self,
-            Algorithm::RS256
-                | Algorithm::RS384
-                | Algorithm::RS512
-                | Algorithm::PS256
-                | Algorithm::PS384
-                | Algorithm::PS512
-        )
+        Self::RSA.contains(&self)
     }
+
+    /// The RSA algorithms (one RSA key may verify all of them).
+    pub const RSA: [Algorithm; 6] = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+    ];
 
     /// The fixed signature length, for the algorithms that have one (ECDSA r‖s, Ed25519).
     pub fn fixed_signature_len(self) -> Option<usize> {

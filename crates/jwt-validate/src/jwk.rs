@@ -258,14 +258,7 @@ fn prepare_key(jwk: &Value, provider: &dyn CryptoProvider) -> Result<Key, KeyErr
                     n: n.to_vec(),
                     e: e.to_vec(),
                 },
-                &[
-                    Algorithm::RS256,
-                    Algorithm::RS384,
-                    Algorithm::RS512,
-                    Algorithm::PS256,
-                    Algorithm::PS384,
-                    Algorithm::PS512,
-                ],
+                &Algorithm::RSA,
             )
         }
         "EC" => {

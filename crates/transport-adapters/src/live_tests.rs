@@ -60,6 +60,33 @@ async fn serve(respond: Responder) -> SocketAddr {
     addr
 }
 
+/// A layer for the fixture issuer and resource over `keys`.
+fn layer_over(keys: Arc<CachedKeys>) -> crate::BearerLayer {
+    let me = ResourceUri::parse(RESOURCE).unwrap();
+    let prm = PrmBuilder::new(me.clone())
+        .authorization_server(ISSUER)
+        .build()
+        .unwrap();
+    ProtectedResource::new(
+        Validator::new(Policy::new(ISSUER, &me)),
+        keys,
+        PrmEndpoint::new(prm, &me),
+    )
+    .layer()
+}
+
+/// One POST with `token` through `layer` to a service that answers 200: the status.
+async fn status_through(layer: &crate::BearerLayer, token: &str) -> StatusCode {
+    let svc = layer.layer(service_fn(|_: Request<crate::BoxBody>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }));
+    let req = Request::post("https://mcp.example.com/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    svc.oneshot(req).await.unwrap().status()
+}
+
 fn loopback_fetcher() -> Fetcher {
     let config = FetchConfig::default()
         .with_timeout(Duration::from_secs(2))
@@ -155,17 +182,7 @@ async fn the_refresher_loads_keys_and_follows_a_rotation() {
     ));
     let refresher = spawn_jwks_refresher(keys.clone(), loopback_fetcher());
 
-    let me = ResourceUri::parse(RESOURCE).unwrap();
-    let prm = PrmBuilder::new(me.clone())
-        .authorization_server(ISSUER)
-        .build()
-        .unwrap();
-    let layer = ProtectedResource::new(
-        Validator::new(Policy::new(ISSUER, &me)),
-        keys.clone(),
-        PrmEndpoint::new(prm, &me),
-    )
-    .layer();
+    let layer = layer_over(keys.clone());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -173,16 +190,7 @@ async fn the_refresher_loads_keys_and_follows_a_rotation() {
     let claims = json!({"iss": ISSUER, "aud": RESOURCE, "sub": "u", "exp": now + 600});
     let call = |token: String| {
         let layer = layer.clone();
-        async move {
-            let svc = layer.layer(service_fn(|_: Request<crate::BoxBody>| async {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-            }));
-            let req = Request::post("https://mcp.example.com/mcp")
-                .header("authorization", format!("Bearer {token}"))
-                .body(Full::new(Bytes::new()))
-                .unwrap();
-            svc.oneshot(req).await.unwrap().status()
-        }
+        async move { status_through(&layer, &token).await }
     };
     let eventually = |token: String, want: StatusCode| async move {
         for _ in 0..50 {
@@ -238,7 +246,6 @@ async fn jwks_faults_never_hang_or_fail_open() {
     }))
     .await;
 
-    let me = ResourceUri::parse(RESOURCE).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -257,27 +264,11 @@ async fn jwks_faults_never_hang_or_fail_open() {
         .unwrap()
     };
     let status_via = |keys: Arc<CachedKeys>| {
-        let prm = PrmBuilder::new(me.clone())
-            .authorization_server(ISSUER)
-            .build()
-            .unwrap();
-        let layer = ProtectedResource::new(
-            Validator::new(Policy::new(ISSUER, &me)),
-            keys,
-            PrmEndpoint::new(prm, &me),
-        )
-        .layer();
+        let layer = layer_over(keys);
         let token = token.clone();
         async move {
-            let svc = layer.layer(service_fn(|_: Request<crate::BoxBody>| async {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-            }));
-            let req = Request::post("https://mcp.example.com/mcp")
-                .header("authorization", format!("Bearer {token}"))
-                .body(Full::new(Bytes::new()))
-                .unwrap();
             let started = std::time::Instant::now();
-            let status = svc.oneshot(req).await.unwrap().status();
+            let status = status_through(&layer, &token).await;
             (status, started.elapsed())
         }
     };
