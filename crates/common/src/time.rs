@@ -8,7 +8,20 @@ use core::time::Duration;
 /// Core crates never read a clock: every function whose answer depends on time takes a
 /// `UnixTime` from its caller. Arithmetic saturates instead of overflowing, so a hostile
 /// `max-age` or `exp` cannot wrap a deadline into the past.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct UnixTime(pub u64);
 
 impl UnixTime {

@@ -196,6 +196,32 @@ pub struct RegisteredClient {
 }
 
 impl RegisteredClient {
+    /// A client known by id alone (pre-registered, or a client ID metadata document URL),
+    /// with default metadata.
+    pub fn new(client_id: impl Into<String>) -> Self {
+        RegisteredClient {
+            client_id: client_id.into(),
+            client_secret: None,
+            client_id_issued_at: None,
+            client_secret_expires_at: None,
+            registration_access_token: None,
+            registration_client_uri: None,
+            metadata: ClientMetadata::default(),
+        }
+    }
+
+    /// With a client secret (a confidential pre-registered client).
+    pub fn with_secret(mut self, secret: Secret) -> Self {
+        self.client_secret = Some(secret);
+        self
+    }
+
+    /// With registered metadata.
+    pub fn with_metadata(mut self, metadata: ClientMetadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
     /// Whether the secret has expired at `now` (`client_secret_expires_at: 0` never
     /// expires; trap T6). A client without a secret has nothing to expire.
     pub fn secret_expired(&self, now: UnixTime) -> bool {

@@ -28,7 +28,9 @@ pub struct FetchConfig {
     /// Largest body read.
     pub max_body: usize,
     allow_private: bool,
+    allow_loopback: bool,
     allow_http: bool,
+    hosts: Vec<(String, IpAddr)>,
 }
 
 impl Default for FetchConfig {
@@ -37,7 +39,9 @@ impl Default for FetchConfig {
             timeout: Duration::from_secs(10),
             max_body: 1024 * 1024,
             allow_private: false,
+            allow_loopback: false,
             allow_http: false,
+            hosts: Vec::new(),
         }
     }
 }
@@ -63,6 +67,26 @@ impl FetchConfig {
     pub fn dangerous_allow_private_addresses(mut self) -> Self {
         self.allow_private = true;
         self
+    }
+
+    /// Allow loopback addresses (`127.0.0.0/8`, `::1`) and nothing else the guard
+    /// refuses: for a client talking to an MCP server and authorization server on the
+    /// same machine (development, tests). Leave it off in a server: there, loopback is
+    /// where the admin interfaces are.
+    pub fn allow_loopback(mut self) -> Self {
+        self.allow_loopback = true;
+        self
+    }
+
+    /// Resolve `host` to `ip` without asking DNS (like `curl --resolve`). The guard still
+    /// checks `ip`.
+    pub fn resolve(mut self, host: impl Into<String>, ip: IpAddr) -> Self {
+        self.hosts.push((host.into().to_ascii_lowercase(), ip));
+        self
+    }
+
+    fn permits(&self, ip: IpAddr) -> bool {
+        self.allow_private || !is_forbidden_address(ip) || (self.allow_loopback && ip.is_loopback())
     }
 
     /// **Insecure.** Allow plain `http` URLs: tokens, keys and metadata can then be read
@@ -110,7 +134,7 @@ impl std::error::Error for FetchError {}
 /// address that was checked (no second resolution between check and connect).
 #[derive(Debug, Clone)]
 pub struct GuardedResolver {
-    allow_private: bool,
+    config: Arc<FetchConfig>,
 }
 
 type Addrs = std::vec::IntoIter<SocketAddr>;
@@ -125,11 +149,23 @@ impl Service<Name> for GuardedResolver {
     }
 
     fn call(&mut self, name: Name) -> Self::Future {
-        let allow_private = self.allow_private;
+        let config = self.config.clone();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
-                .await?
-                .filter(|a| allow_private || !is_forbidden_address(a.ip()))
+            let name = name.as_str().to_ascii_lowercase();
+            let pinned: Vec<SocketAddr> = config
+                .hosts
+                .iter()
+                .filter(|(h, _)| *h == name)
+                .map(|(_, ip)| SocketAddr::new(*ip, 0))
+                .collect();
+            let resolved = if pinned.is_empty() {
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect()
+            } else {
+                pinned
+            };
+            let addrs: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|a| config.permits(a.ip()))
                 .collect();
             if addrs.is_empty() {
                 return Err(std::io::Error::new(
@@ -165,7 +201,7 @@ impl Fetcher {
         provider: Arc<rustls::crypto::CryptoProvider>,
     ) -> Result<Self, FetchError> {
         let mut http = HttpConnector::new_with_resolver(GuardedResolver {
-            allow_private: config.allow_private,
+            config: Arc::new(config.clone()),
         });
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.timeout));
@@ -198,8 +234,7 @@ impl Fetcher {
         // An IP literal never reaches the resolver: check it here.
         let literal = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = literal.parse::<IpAddr>()
-            && !self.config.allow_private
-            && is_forbidden_address(ip)
+            && !self.config.permits(ip)
         {
             return Err(FetchError::Forbidden);
         }

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "oauth-client")]
+pub mod oauth;
 #[cfg(feature = "server")]
 mod refresher;
 #[cfg(feature = "server")]

@@ -66,3 +66,10 @@ impl Code for mcp_oauth_dcr::Rejection {
 pub(crate) fn error_value(err: &impl Code) -> serde_json::Value {
     serde_json::json!({ "error": err.code() })
 }
+
+/// The client's callback check (`iss-check`): both RFC 9207 failures are
+/// `issuer_mismatch`; an error response from the right issuer keeps the authorization
+/// server's own code (`access_denied`, ...), which FORMAT.md does not rename.
+pub(crate) fn callback_code(e: &mcp_oauth_client::CallbackError) -> String {
+    e.code().to_owned()
+}

@@ -4,6 +4,7 @@
 //! this folder, declare its input keys, and list it in [`SUITES`].
 
 mod as_metadata;
+mod client;
 mod dcr;
 mod jwt;
 mod pkce;
@@ -38,6 +39,8 @@ pub(crate) const SUITES: &[Suite] = &[
     dcr::VALIDATE,
     dcr::RESPONSE,
     dcr::REDIRECT_MATCH,
+    client::SCOPE_UNION,
+    client::ISS_CHECK,
 ];
 
 /// The suite called `name`.
