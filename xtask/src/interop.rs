@@ -37,7 +37,8 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
 pub(crate) fn main(args: &[String]) -> Result<(), String> {
     match Args::parse(args, &[], &[])?.positionals.as_slice() {
         [s] if s == "server" => server(),
-        _ => Err("usage: cargo xtask interop server".into()),
+        [s] if s == "client" => crate::interop_client::client(),
+        _ => Err("usage: cargo xtask interop server|client".into()),
     }
 }
 

@@ -10,6 +10,7 @@ mod conformance;
 mod fuzz;
 mod gen_vectors;
 mod interop;
+mod interop_client;
 mod layering;
 mod tools;
 mod util;
@@ -47,6 +48,9 @@ Commands:
   interop server                 oidc-provider + the official TypeScript MCP SDK client
                                  against the example server, then a token matrix (npm
                                  packages installed into .peers/)
+  interop client                 the official MCP conformance suite (client auth scenarios,
+                                 Node 22 from npm) against our mcp-oauth-client CLI, then
+                                 the CLI against oidc-provider and the TS SDK servers
   help                           this text
 ";
 

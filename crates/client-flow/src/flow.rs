@@ -138,6 +138,8 @@ pub struct Authorized {
     pub client: RegisteredClient,
     /// Whether `client` was registered by this flow.
     pub new_registration: bool,
+    /// The scope the authorization request asked for.
+    pub requested_scope: Option<String>,
     /// The tokens.
     pub tokens: TokenSet,
 }
@@ -735,6 +737,7 @@ impl AuthFlow {
                             discovered: *d,
                             client: *c,
                             new_registration: self.new_registration,
+                            requested_scope: self.requested_scope.clone(),
                             tokens,
                         }));
                         drop(p);

@@ -31,6 +31,10 @@ pub struct Credential {
     pub client_id: String,
     /// The client authentication method used at the token endpoint.
     pub auth_method: String,
+    /// The scope last asked for (kept for step-up: MCP-SCOPE-13 asks for the union of
+    /// what was requested and what is challenged, and servers may grant less).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_scope: Option<String>,
     /// The tokens.
     pub tokens: TokenSet,
 }
@@ -58,6 +62,7 @@ impl Credential {
                 .unwrap_or_default(),
             client_id: client_id.to_owned(),
             auth_method: auth_method.to_owned(),
+            requested_scope: tokens.scope.clone(),
             tokens,
         }
     }
@@ -78,6 +83,7 @@ impl Credential {
             auth_method: client_auth(&a.client, &a.discovered.metadata)
                 .method()
                 .to_owned(),
+            requested_scope: a.requested_scope.clone(),
             tokens: a.tokens.clone(),
         }
     }

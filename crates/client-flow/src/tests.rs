@@ -806,6 +806,7 @@ fn refresh_request_sends_resource() {
         token_endpoint: format!("{AS}/token"),
         client_id: "cid".into(),
         auth_method: "none".into(),
+        requested_scope: None,
         tokens,
     };
     let r = cred

@@ -83,11 +83,12 @@ struct Args {
     no_guard: bool,
     /// Stateless JSON responses (MCP 2026-07-28 style), for load tests.
     stateless: bool,
+    challenge_scope: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
     let mut listen = "127.0.0.1:8080".to_owned();
-    let (mut issuer, mut resource) = (None, None);
+    let (mut issuer, mut resource, mut challenge_scope) = (None, None, None);
     let (mut unprotected, mut no_token_cache, mut no_guard, mut stateless) =
         (false, false, false, false);
     let mut it = std::env::args().skip(1);
@@ -101,6 +102,7 @@ fn args() -> Result<Args, String> {
             "--no-token-cache" => no_token_cache = true,
             "--no-guard" => no_guard = true,
             "--stateless" => stateless = true,
+            "--challenge-scope" => challenge_scope = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -112,6 +114,7 @@ fn args() -> Result<Args, String> {
         no_token_cache,
         no_guard,
         stateless,
+        challenge_scope,
     })
 }
 
@@ -128,12 +131,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = FetchConfig::default();
     if issuer.is_loopback() {
         eprintln!(
-            "issuer {} is on loopback: allowing plain http and private addresses for it",
+            "issuer {} is on loopback: allowing plain http and loopback addresses for it",
             args.issuer
         );
-        config = config
-            .dangerous_allow_private_addresses()
-            .insecure_allow_http();
+        config = config.allow_loopback().insecure_allow_http();
     }
     let fetcher = Fetcher::with_ring(config)?;
 
@@ -173,6 +174,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // No scope in the 401: clients then ask for the PRM's scopes_supported (MCP scope
     // selection), which covers every tool here.
     .operation_scopes(OperationScopes::new().tool("echo", ["mcp:write"]));
+    // With --challenge-scope the 401 names a smaller set (say `mcp:tools mcp:read`), so a
+    // client asks for that first and steps up when it calls `echo` (MCP 403 step-up).
+    if let Some(scope) = &args.challenge_scope {
+        protected = protected.challenge_scope(scope.clone());
+    }
     if !args.no_token_cache {
         protected = protected.token_cache(10_000);
     }

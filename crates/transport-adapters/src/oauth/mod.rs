@@ -9,6 +9,8 @@ mod rmcp;
 #[cfg(feature = "ring")]
 mod signer;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use core::fmt;
 use std::collections::{HashMap, HashSet};
@@ -325,7 +327,15 @@ impl<S: CredentialStore + 'static> OAuthClient<S> {
             if !lock(&self.inner.step_up).try_step_up(key, operation) {
                 return Err(ClientError::StepUpLimit);
             }
-            let held = stored.as_ref().and_then(|c| c.tokens.scope.clone());
+            // What was asked for and what was granted (a server may grant less, or
+            // drop `offline_access` from the token's scope).
+            let held = stored.as_ref().map(|c| {
+                mcp_oauth_client::scope_union(
+                    c.requested_scope.as_deref().unwrap_or(""),
+                    c.tokens.scope.as_deref().unwrap_or(""),
+                )
+                .unwrap_or_default()
+            });
             return self
                 .authorize(
                     server,
