@@ -10,12 +10,18 @@ use mcp_oauth_client::{check_callback_issuer, parse_callback};
 const ISSUER: &str = "https://as.example.com";
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     for supported in [false, true] {
         if parse_callback(s, "st8", ISSUER, supported).is_ok() {
             let url = url::Url::parse(s).expect("accepted callbacks are URLs");
             let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-            let iss: Vec<&String> = pairs.iter().filter(|(k, _)| k == "iss").map(|(_, v)| v).collect();
+            let iss: Vec<&String> = pairs
+                .iter()
+                .filter(|(k, _)| k == "iss")
+                .map(|(_, v)| v)
+                .collect();
             assert!(pairs.iter().any(|(k, v)| k == "state" && v == "st8"));
             match iss.as_slice() {
                 [] => assert!(!supported),

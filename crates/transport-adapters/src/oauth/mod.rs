@@ -4,6 +4,7 @@
 //! `insufficient_scope`.
 
 mod agent;
+mod layer;
 #[cfg(feature = "rmcp-client")]
 mod rmcp;
 #[cfg(feature = "ring")]
@@ -32,6 +33,7 @@ use crate::client::{FetchError, Fetcher};
 #[cfg(feature = "rmcp-client")]
 pub use self::rmcp::AuthorizedHttpClient;
 pub use agent::{AgentError, BoxFuture, HeadlessBrowser, HopLog, LoopbackRedirect, UserAgent};
+pub use layer::{OAuthLayer, OAuthService, OAuthServiceError};
 #[cfg(feature = "ring")]
 pub use signer::Es256Signer;
 pub use store::{FileStore, FileStoreError, MAX_STORE_LEN};

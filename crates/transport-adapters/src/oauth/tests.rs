@@ -505,3 +505,39 @@ fn file_store_round_trip() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The tower client layer: one request through it, from no credential to the answer.
+#[tokio::test(flavor = "current_thread")]
+async fn the_tower_layer_authorizes_and_retries() {
+    use tower::{Layer as _, ServiceExt as _};
+    let world = Shared::default();
+    let base = start(world.clone()).await;
+    let server = ResourceUri::parse(&format!("{base}/mcp")).unwrap();
+    let oauth = client(Arc::new(MemoryStore::new()));
+    let f = fetcher();
+    let http = tower::service_fn(move |req: Request<Vec<u8>>| {
+        let f = f.clone();
+        async move { f.fetch(req).await }
+    });
+    let svc = super::OAuthLayer::new(oauth, server).layer(http);
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/mcp"))
+        .body(b"{}".to_vec())
+        .unwrap();
+    let resp = svc.clone().oneshot(req.clone()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let posts = |w: &Shared| {
+        w.lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|(_, p)| p == "/mcp")
+            .count()
+    };
+    assert_eq!(posts(&world), 2, "the 401, then the authorized retry");
+    // The next request carries the stored token at once.
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(posts(&world), 3);
+}

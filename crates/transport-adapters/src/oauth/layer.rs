@@ -1,0 +1,196 @@
+//! A tower layer for HTTP clients: every request carries the current token; a `401`
+//! runs the flow (or a refresh), a `403 insufficient_scope` steps up, and the request is
+//! sent again. Bodies must be `Clone` so a request can be retried.
+//!
+//! ```no_run
+//! # async fn demo(oauth: mcp_oauth_transport::oauth::OAuthClient<mcp_oauth_client::MemoryStore>,
+//! #               fetcher: mcp_oauth_transport::Fetcher) {
+//! use mcp_oauth_transport::oauth::OAuthLayer;
+//! use tower_layer::Layer as _;
+//! let server = mcp_oauth_client::ResourceUri::parse("https://mcp.example.com/mcp").unwrap();
+//! let http = tower::service_fn(move |req| { let f = fetcher.clone(); async move { f.fetch(req).await } });
+//! let mut authorized = OAuthLayer::new(oauth, server).layer(http);
+//! # let _ = &mut authorized; }
+//! ```
+
+use core::fmt;
+use std::future::poll_fn;
+use std::task::{Context, Poll};
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use mcp_oauth_client::{CredentialStore, ResourceUri};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{BoxFuture, ClientError, OAuthClient};
+
+/// Sends of one request at most: the first, then after a 401 and up to two step-ups.
+const MAX_SENDS: usize = 4;
+
+/// The layer (module docs).
+pub struct OAuthLayer<S> {
+    oauth: OAuthClient<S>,
+    server: ResourceUri,
+}
+
+impl<S> Clone for OAuthLayer<S> {
+    fn clone(&self) -> Self {
+        OAuthLayer {
+            oauth: self.oauth.clone(),
+            server: self.server.clone(),
+        }
+    }
+}
+
+impl<S> fmt::Debug for OAuthLayer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthLayer")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> OAuthLayer<S> {
+    /// Authorizes requests to the MCP server at `server` with `oauth`.
+    pub fn new(oauth: OAuthClient<S>, server: ResourceUri) -> Self {
+        OAuthLayer { oauth, server }
+    }
+}
+
+impl<S, Svc> Layer<Svc> for OAuthLayer<S> {
+    type Service = OAuthService<S, Svc>;
+
+    fn layer(&self, inner: Svc) -> Self::Service {
+        OAuthService {
+            inner,
+            oauth: self.oauth.clone(),
+            server: self.server.clone(),
+        }
+    }
+}
+
+/// The service [`OAuthLayer`] makes.
+pub struct OAuthService<S, Svc> {
+    inner: Svc,
+    oauth: OAuthClient<S>,
+    server: ResourceUri,
+}
+
+impl<S, Svc: Clone> Clone for OAuthService<S, Svc> {
+    fn clone(&self) -> Self {
+        OAuthService {
+            inner: self.inner.clone(),
+            oauth: self.oauth.clone(),
+            server: self.server.clone(),
+        }
+    }
+}
+
+impl<S, Svc> fmt::Debug for OAuthService<S, Svc> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthService")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an authorized request failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OAuthServiceError<E> {
+    /// The inner service failed.
+    Inner(E),
+    /// No token could be obtained.
+    Authorization(ClientError),
+}
+
+impl<E: fmt::Display> fmt::Display for OAuthServiceError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OAuthServiceError::Inner(e) => write!(f, "{e}"),
+            OAuthServiceError::Authorization(e) => write!(f, "authorization: {e}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for OAuthServiceError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OAuthServiceError::Inner(e) => Some(e),
+            OAuthServiceError::Authorization(e) => Some(e),
+        }
+    }
+}
+
+impl<S, Svc, B, RB> Service<Request<B>> for OAuthService<S, Svc>
+where
+    S: CredentialStore + 'static,
+    Svc: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    Svc::Future: Send,
+    Svc::Error: Send,
+    B: Clone + Send + 'static,
+    RB: Send + 'static,
+{
+    type Response = Response<RB>;
+    type Error = OAuthServiceError<Svc::Error>;
+    type Future = BoxFuture<'static, Result<Response<RB>, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(OAuthServiceError::Inner)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        // The ready service serves the first send; a clone serves retries.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let oauth = self.oauth.clone();
+        let server = self.server.clone();
+        Box::pin(async move {
+            let operation = format!("{} {}", req.method(), req.uri().path());
+            let mut token = oauth
+                .access_token(&server)
+                .await
+                .map_err(OAuthServiceError::Authorization)?;
+            for send in 1..=MAX_SENDS {
+                if send > 1 {
+                    poll_fn(|cx| inner.poll_ready(cx))
+                        .await
+                        .map_err(OAuthServiceError::Inner)?;
+                }
+                let mut r = req.clone();
+                if let Some(t) = &token {
+                    let v = HeaderValue::from_str(&format!("Bearer {t}"))
+                        .map_err(|_| OAuthServiceError::Authorization(ClientError::Forbidden))?;
+                    r.headers_mut().insert(header::AUTHORIZATION, v);
+                }
+                let resp = inner.call(r).await.map_err(OAuthServiceError::Inner)?;
+                let status = resp.status();
+                let challenged =
+                    status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+                if !challenged || send == MAX_SENDS {
+                    if status.is_success() {
+                        oauth.operation_succeeded(&server, &operation);
+                    }
+                    return Ok(resp);
+                }
+                match oauth
+                    .handle_challenge(
+                        &server,
+                        status,
+                        resp.headers(),
+                        token.as_deref(),
+                        &operation,
+                    )
+                    .await
+                {
+                    Ok(t) => token = Some(t),
+                    // A 403 that is not about scope, or the step-up limit: the server's
+                    // answer stands.
+                    Err(ClientError::Forbidden | ClientError::StepUpLimit) => return Ok(resp),
+                    Err(e) => return Err(OAuthServiceError::Authorization(e)),
+                }
+            }
+            Err(OAuthServiceError::Authorization(ClientError::StepUpLimit))
+        })
+    }
+}
