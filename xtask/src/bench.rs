@@ -1,5 +1,5 @@
-//! `cargo xtask bench jwt [--json] [--rounds N] [--ms N]`: builds and runs the benchmark
-//! binary in `tests/benches/jwt.rs`, pinned to one core with `taskset` when the machine
+//! `cargo xtask bench jwt|tenant [--json] [--rounds N] [--ms N]`: builds and runs the
+//! benchmark binary `tests/benches/<name>.rs`, pinned to one core with `taskset` when the machine
 //! has it, so every variant is measured side by side in one process.
 
 use crate::util::{Args, cargo, run};
@@ -9,14 +9,14 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
         return crate::bench_http::main(args.get(1..).unwrap_or_default());
     }
     let args = Args::parse(args, &["--rounds", "--ms"], &["--json"])?;
-    match args.positionals.as_slice() {
-        [b] if b == "jwt" => {}
+    let bench = match args.positionals.as_slice() {
+        [b] if b == "jwt" || b == "tenant" => b.clone(),
         _ => {
             return Err(
-                "usage: cargo xtask bench jwt [--json] [--rounds N] [--ms N] | bench http [--json] [--seconds N]".into(),
+                "usage: cargo xtask bench jwt|tenant [--json] [--rounds N] [--ms N] | bench http [--json] [--seconds N]".into(),
             );
         }
-    }
+    };
     let rounds = args.number("--rounds", 5)?;
     let ms = args.number("--ms", 400)?;
     let exe = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -39,11 +39,13 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
         "-p",
         "mcp-oauth-tests",
         "--bench",
-        "jwt",
+        &bench,
         "--",
     ])
     .env("JWT_BENCH_ROUNDS", rounds.to_string())
-    .env("JWT_BENCH_MS", ms.to_string());
+    .env("JWT_BENCH_MS", ms.to_string())
+    .env("TENANT_BENCH_ROUNDS", rounds.to_string())
+    .env("TENANT_BENCH_MS", ms.to_string());
     if args.switch("--json") {
         cmd.arg("--json");
     }

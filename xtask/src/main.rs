@@ -39,6 +39,8 @@ Commands:
                                  tokens per second of JWT validation against the raw
                                  signature verify, ring and aws-lc-rs, jsonwebtoken, and the
                                  verified-token cache; one core, interleaved rounds
+  bench tenant [--json]          validation throughput with 1 and with 10,000 tenants
+                                 (distinct issuers and keys), and memory per tenant
   bench http [--json] [--seconds N]
                                  wrk against the rmcp example server (unprotected, cached,
                                  uncached, forged tokens) and the TypeScript SDK reference

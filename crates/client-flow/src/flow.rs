@@ -50,6 +50,40 @@ pub struct IssuerOptions {
     /// **Dangerous**: treat metadata without `code_challenge_methods_supported` as S256
     /// (see [`mcp_oauth_as_metadata::Validation::dangerous_assume_s256_for_issuer`]).
     pub dangerous_assume_s256: bool,
+    /// An RFC 7591 initial access token for dynamic registration (Okta).
+    pub initial_access_token: Option<mcp_oauth_dcr::Secret>,
+}
+
+impl IssuerOptions {
+    /// Send no `resource` parameter ([`omit_resource`](Self::omit_resource)).
+    pub fn without_resource(mut self) -> Self {
+        self.omit_resource = true;
+        self
+    }
+
+    /// An extra authorization parameter.
+    pub fn extra_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra_params.push((name.into(), value.into()));
+        self
+    }
+
+    /// A fixed scope.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// **Dangerous**: assume S256 for this issuer ([`dangerous_assume_s256`](Self::dangerous_assume_s256)).
+    pub fn dangerous_assuming_s256(mut self) -> Self {
+        self.dangerous_assume_s256 = true;
+        self
+    }
+
+    /// An initial access token for dynamic registration.
+    pub fn with_initial_access_token(mut self, token: mcp_oauth_dcr::Secret) -> Self {
+        self.initial_access_token = Some(token);
+        self
+    }
 }
 
 /// What the client is and how it behaves. Built once, shared by every flow.
@@ -505,7 +539,11 @@ impl AuthFlow {
                     pick_auth_method(md.token_endpoint_auth_method.as_deref(), &d.metadata)
                         .to_owned(),
                 );
-                match registration_request(&endpoint, &md, None) {
+                let iat = self
+                    .config
+                    .options(&issuer)
+                    .and_then(|o| o.initial_access_token.clone());
+                match registration_request(&endpoint, &md, iat.as_ref()) {
                     Ok(r) => {
                         self.stage = Stage::Register(d);
                         self.new_registration = true;

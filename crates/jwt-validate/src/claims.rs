@@ -224,6 +224,14 @@ pub(crate) struct Claims<'a> {
     #[serde(default, borrow)]
     pub(crate) client_id: Field<Cow<'a, str>>,
     #[serde(default, borrow)]
+    pub(crate) azp: Field<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) appid: Field<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) cid: Field<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) token_use: Field<Cow<'a, str>>,
+    #[serde(default, borrow)]
     pub(crate) scope: Field<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub(crate) scp: Field<OneOrMany<'a>>,

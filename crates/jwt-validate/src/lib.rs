@@ -22,7 +22,7 @@ pub use introspection::{
 };
 pub use jwk::{Key, KeySet, KeySetLimits};
 pub use jwks_cache::{FetchError, FetchOutcome, JwksCache, JwksConfig, Lookup};
-pub use policy::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Policy};
+pub use policy::{ClientIdClaim, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Policy, ScopeClaim};
 pub use token::{AuthContext, Validator};
 pub use token_cache::TokenCache;
 

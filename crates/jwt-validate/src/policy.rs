@@ -33,6 +33,59 @@ pub struct Policy {
     pub(crate) max_token_len: usize,
     pub(crate) max_lifetime: Option<u64>,
     pub(crate) required_claims: Vec<&'static str>,
+    pub(crate) client_id_audiences: Vec<String>,
+    pub(crate) client_id_claims: Vec<ClientIdClaim>,
+    pub(crate) scope_claims: Vec<ScopeClaim>,
+}
+
+/// A claim some identity providers put the client's id in, instead of RFC 9068's
+/// `client_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientIdClaim {
+    /// `client_id` (RFC 9068, Cognito, oidc-provider).
+    ClientId,
+    /// `azp`, the authorized party (Entra v2, Auth0, Keycloak, Google).
+    Azp,
+    /// `appid` (Entra v1 tokens).
+    Appid,
+    /// `cid` (Okta).
+    Cid,
+}
+
+impl ClientIdClaim {
+    /// The claim name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientIdClaim::ClientId => "client_id",
+            ClientIdClaim::Azp => "azp",
+            ClientIdClaim::Appid => "appid",
+            ClientIdClaim::Cid => "cid",
+        }
+    }
+}
+
+/// A claim whose values count as granted scopes, besides `scope` and `scp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopeClaim {
+    /// `roles`: Entra app roles (application permissions in client-credential tokens).
+    Roles,
+    /// `permissions`: Auth0 RBAC permissions.
+    Permissions,
+    /// `realm_access.roles`: Keycloak realm roles.
+    KeycloakRealmRoles,
+}
+
+impl ScopeClaim {
+    /// The claim's path (dot-separated).
+    pub fn path(self) -> &'static [&'static str] {
+        match self {
+            ScopeClaim::Roles => &["roles"],
+            ScopeClaim::Permissions => &["permissions"],
+            ScopeClaim::KeycloakRealmRoles => &["realm_access", "roles"],
+        }
+    }
 }
 
 impl Policy {
@@ -62,7 +115,39 @@ impl Policy {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             max_lifetime: None,
             required_claims: Vec::new(),
+            client_id_audiences: Vec::new(),
+            client_id_claims: vec![ClientIdClaim::ClientId],
+            scope_claims: Vec::new(),
         }
+    }
+
+    /// For authorization servers whose access tokens carry no `aud` (Amazon Cognito):
+    /// such a token is bound to this server instead by its `client_id` (one of
+    /// `client_ids`) **and** `token_use: "access"` (so a Cognito ID token, which names
+    /// the client in `aud`, never passes). A token that does carry `aud` is still checked
+    /// against the audiences. Never a silent skip: without this call a token without
+    /// `aud` is refused.
+    pub fn audience_from_client_id<I, S>(mut self, client_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.client_id_audiences = client_ids.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Where the client id is read from, first present wins (default: `client_id`).
+    pub fn client_id_claims<I: IntoIterator<Item = ClientIdClaim>>(mut self, claims: I) -> Self {
+        self.client_id_claims = claims.into_iter().collect();
+        self
+    }
+
+    /// Further claims whose values count as granted scopes (Entra `roles`, Auth0
+    /// `permissions`, Keycloak `realm_access.roles`). Strings (space-separated) and
+    /// arrays of strings are read; anything else makes the token invalid.
+    pub fn scope_claims<I: IntoIterator<Item = ScopeClaim>>(mut self, claims: I) -> Self {
+        self.scope_claims = claims.into_iter().collect();
+        self
     }
 
     /// Also accept tokens from this issuer.

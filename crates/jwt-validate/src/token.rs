@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use crate::claims::{Claims, Field, OneOrMany};
 use serde_json::{Map, Value};
 
-use crate::policy::normalize_typ;
+use crate::policy::{ClientIdClaim, ScopeClaim, normalize_typ};
 use crate::{Algorithm, JwtError, KeySet, Malformed, Policy};
 
 /// Largest decoded header accepted, in bytes.
@@ -371,6 +371,9 @@ impl Validator {
         let mut ctx = check_claims(&self.policy, claims, now, &payload)?;
         let kid = header.kid.map(Cow::into_owned);
         ctx.payload = payload;
+        if !self.policy.scope_claims.is_empty() {
+            add_scope_claims(&self.policy.scope_claims, &ctx.payload, &mut ctx.scopes)?;
+        }
         ctx.algorithm = Some(alg);
         ctx.key_id = kid;
         Ok(ctx)
@@ -381,7 +384,7 @@ impl Validator {
 /// context it returns has no payload, key or algorithm yet: the caller sets them.
 fn check_claims(
     p: &Policy,
-    c: Claims<'_>,
+    mut c: Claims<'_>,
     now: UnixTime,
     base: &[u8],
 ) -> Result<AuthContext, JwtError> {
@@ -419,15 +422,42 @@ fn check_claims(
             return Err(JwtError::IssuedAtRejected);
         }
     }
-    let audience = audience(c.aud, base)?;
-    if !audience
-        .iter()
-        .any(|a| p.audiences.iter().any(|x| x == a.get(base)))
-    {
-        return Err(JwtError::AudienceMismatch);
+    let mut client_id = None;
+    for which in &p.client_id_claims {
+        let field = match which {
+            ClientIdClaim::ClientId => &mut c.client_id,
+            ClientIdClaim::Azp => &mut c.azp,
+            ClientIdClaim::Appid => &mut c.appid,
+            ClientIdClaim::Cid => &mut c.cid,
+        };
+        if let Some(t) = text_claim(core::mem::take(field), which.name(), base)? {
+            client_id = Some(t);
+            break;
+        }
     }
+    let audience = if !c.aud.is_present() && !p.client_id_audiences.is_empty() {
+        // Cognito: no `aud`; bound by client id and `token_use` instead (explicitly
+        // configured, see Policy::audience_from_client_id).
+        let token_use = text_claim(c.token_use, "token_use", base)?;
+        let access = token_use.as_ref().is_some_and(|t| t.get(base) == "access");
+        let known = client_id
+            .as_ref()
+            .is_some_and(|id| p.client_id_audiences.iter().any(|x| x == id.get(base)));
+        if !(access && known) {
+            return Err(JwtError::AudienceMismatch);
+        }
+        Vec::new()
+    } else {
+        let audience = audience(c.aud, base)?;
+        if !audience
+            .iter()
+            .any(|a| p.audiences.iter().any(|x| x == a.get(base)))
+        {
+            return Err(JwtError::AudienceMismatch);
+        }
+        audience
+    };
     let subject = text_claim(c.sub, "sub", base)?;
-    let client_id = text_claim(c.client_id, "client_id", base)?;
     let token_id = text_claim(c.jti, "jti", base)?;
     for claim in &p.required_claims {
         let present = match *claim {
@@ -472,6 +502,46 @@ fn check_claims(
         payload: Vec::new(),
     })
 }
+
+/// Reads the configured extra scope claims (only for policies that name some).
+fn add_scope_claims(
+    claims: &[ScopeClaim],
+    payload: &[u8],
+    scopes: &mut Vec<Text>,
+) -> Result<(), JwtError> {
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|_| JwtError::Malformed(Malformed::Payload))?;
+    for claim in claims {
+        let mut v = Some(&value);
+        for step in claim.path() {
+            v = v.and_then(|x| x.get(step));
+        }
+        let bad = JwtError::InvalidClaim {
+            claim: claim.path().last().copied().unwrap_or("roles"),
+        };
+        let mut add = |s: &str| {
+            for t in s.split(' ').filter(|t| !t.is_empty()) {
+                if !scopes.iter().any(|o| o.get(payload) == t) {
+                    scopes.push(Text::Owned(t.into()));
+                }
+            }
+        };
+        match v {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => add(s),
+            Some(Value::Array(items)) if items.len() <= MAX_SCOPE_ITEMS => {
+                for i in items {
+                    add(i.as_str().ok_or_else(|| bad.clone())?);
+                }
+            }
+            Some(_) => return Err(bad),
+        }
+    }
+    Ok(())
+}
+
+/// Most values read from one extra scope claim.
+const MAX_SCOPE_ITEMS: usize = 256;
 
 /// `aud`: a string or a non-empty array of strings (RFC 7519 §4.1.3); absent is an error.
 fn audience(field: Field<OneOrMany<'_>>, base: &[u8]) -> Result<Vec<Text>, JwtError> {
