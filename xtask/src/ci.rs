@@ -71,6 +71,9 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
         })?;
         step("interop", &|| interop::main(&["server".to_owned()]))?;
         step("interop client", &|| interop::main(&["client".to_owned()]))?;
+        step("interop as", &|| interop::main(&["as".to_owned()]))?;
+        // The README's first command, so it can never silently break.
+        step("demo", &|| crate::demo::demo(&[]))?;
         step("fuzz smoke", &|| fuzz::run_all(fuzz_seconds))
     })();
 

@@ -18,7 +18,8 @@ use crate::util::{Args, cargo, output, root, run};
 pub(crate) fn serve(args: &[String]) -> Result<(), String> {
     let parsed = Args::parse(args, &["--listen", "--issuer", "--resource"], &[])?;
     if parsed.all("--issuer").is_empty() {
-        return Err("usage: cargo xtask serve --listen ADDR --issuer URL [--resource URL]".into());
+        // No external authorization server: the embedded one.
+        return crate::demo::serve_embedded(parsed.all("--listen").first().copied());
     }
     run(cargo()
         .args([
@@ -38,7 +39,8 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
     match Args::parse(args, &[], &[])?.positionals.as_slice() {
         [s] if s == "server" => server(),
         [s] if s == "client" => crate::interop_client::client(),
-        _ => Err("usage: cargo xtask interop server|client".into()),
+        [s] if s == "as" => crate::demo::interop_as(),
+        _ => Err("usage: cargo xtask interop server|client|as".into()),
     }
 }
 
@@ -89,14 +91,14 @@ pub(crate) fn log_file(name: &str) -> Result<std::fs::File, String> {
 }
 
 /// A response from [`http()`].
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -105,7 +107,7 @@ impl Reply {
 }
 
 /// A minimal blocking HTTP/1.1 exchange on loopback (no TLS, `Connection: close`).
-fn http(
+pub(crate) fn http(
     method: &str,
     addr: SocketAddr,
     path: &str,

@@ -7,6 +7,7 @@ mod bench;
 mod bench_http;
 mod ci;
 mod conformance;
+mod demo;
 mod fuzz;
 mod gen_vectors;
 mod interop;
@@ -47,9 +48,15 @@ Commands:
   serve --listen ADDR --issuer URL [--resource URL]
                                  the rmcp example server, protected, against an external
                                  authorization server (MCP endpoint http://ADDR/mcp)
+  demo [--serve] [--listen ADDR]  the embedded authorization server, the protected rmcp
+                                 example server and our client: discovery, registration,
+                                 PKCE, token, tool call, step-up, refresh, narrated; with
+                                 --serve, keeps both servers running for any MCP client
   interop server                 oidc-provider + the official TypeScript MCP SDK client
                                  against the example server, then a token matrix (npm
                                  packages installed into .peers/)
+  interop as                     the conformance suite's authorization-server scenarios
+                                 against our AS, and the TS SDK client against the demo
   interop client                 the official MCP conformance suite (client auth scenarios,
                                  Node 22 from npm) against our mcp-oauth-client CLI, then
                                  the CLI against oidc-provider and the TS SDK servers
@@ -71,6 +78,7 @@ fn main() -> ExitCode {
         "layering" => layering::main(rest),
         "gen-vectors" => gen_vectors::main(rest),
         "serve" => interop::serve(rest),
+        "demo" => demo::demo(rest),
         "interop" => interop::main(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "client")]
+#[cfg(feature = "authorization-server")]
+pub mod as_server;
 pub mod client;
 #[cfg(feature = "oauth-client")]
 pub mod oauth;
