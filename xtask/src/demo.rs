@@ -272,8 +272,14 @@ pub(crate) fn interop_as() -> Result<(), String> {
             for c in v.as_array().into_iter().flatten() {
                 checks.push((
                     scenario.clone(),
-                    c.get("id").and_then(|v| v.as_str()).unwrap_or("").to_owned(),
-                    c.get("status").and_then(|v| v.as_str()).unwrap_or("").to_owned(),
+                    c.get("id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_owned(),
+                    c.get("status")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_owned(),
                 ));
             }
         }

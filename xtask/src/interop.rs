@@ -197,7 +197,15 @@ fn server() -> Result<(), String> {
         "/.well-known/oauth-authorization-server",
     )?;
     let mut rs = Command::new(rs_exe);
-    rs.args(["--listen", &rs_addr.to_string(), "--issuer", &issuer]);
+    // Leeway 0, so the matrix's one-second token is expired two seconds later.
+    rs.args([
+        "--listen",
+        &rs_addr.to_string(),
+        "--issuer",
+        &issuer,
+        "--leeway",
+        "0",
+    ]);
     spawn(
         &mut procs,
         rs,
@@ -385,6 +393,8 @@ fn matrix(
     let narrow = cc_token(op, mcp_url, "mcp:tools")?;
     let other_audience = cc_token(op, "http://127.0.0.1:9/other", "mcp:tools")?;
     let forged = forge(&full)?;
+    let expired = cc_token(op, mcp_url, "mcp:tools test:short-lived")?;
+    std::thread::sleep(std::time::Duration::from_secs(2));
     let alg_none = {
         let payload = full.split('.').nth(1).unwrap_or_default();
         format!(
@@ -443,6 +453,14 @@ fn matrix(
         (
             "wrong audience",
             Some(format!("Bearer {other_audience}")),
+            "/mcp",
+            init,
+            401,
+            Some("invalid_token"),
+        ),
+        (
+            "expired (1 s token, 2 s later, leeway 0)",
+            Some(format!("Bearer {expired}")),
             "/mcp",
             init,
             401,

@@ -942,7 +942,11 @@ impl<S: Storage> AuthorizationServer<S> {
         };
         set(&mut body, "client_id", Value::from(client_id));
         set(&mut body, "client_id_issued_at", Value::from(now.as_secs()));
-        set(&mut body, "token_endpoint_auth_method", Value::from(metadata.auth_method()));
+        set(
+            &mut body,
+            "token_endpoint_auth_method",
+            Value::from(metadata.auth_method()),
+        );
         if let Some(s) = secret {
             set(&mut body, "client_secret", Value::from(s));
             set(&mut body, "client_secret_expires_at", Value::from(0));

@@ -84,11 +84,13 @@ struct Args {
     /// Stateless JSON responses (MCP 2026-07-28 style), for load tests.
     stateless: bool,
     challenge_scope: Option<String>,
+    leeway: u64,
 }
 
 fn args() -> Result<Args, String> {
     let mut listen = "127.0.0.1:8080".to_owned();
     let (mut issuer, mut resource, mut challenge_scope) = (None, None, None);
+    let mut leeway = 60;
     let (mut unprotected, mut no_token_cache, mut no_guard, mut stateless) =
         (false, false, false, false);
     let mut it = std::env::args().skip(1);
@@ -103,6 +105,7 @@ fn args() -> Result<Args, String> {
             "--no-guard" => no_guard = true,
             "--stateless" => stateless = true,
             "--challenge-scope" => challenge_scope = Some(value()?),
+            "--leeway" => leeway = value()?.parse().map_err(|e| format!("--leeway: {e}"))?,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -115,6 +118,7 @@ fn args() -> Result<Args, String> {
         no_guard,
         stateless,
         challenge_scope,
+        leeway,
     })
 }
 
@@ -167,7 +171,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .resource_name("mcp-oauth rmcp example")
         .build()?;
     let mut protected = ProtectedResource::new(
-        Validator::new(Policy::new(args.issuer.clone(), &resource)),
+        Validator::new(
+            Policy::new(args.issuer.clone(), &resource)
+                .leeway(std::time::Duration::from_secs(args.leeway)),
+        ),
         keys,
         PrmEndpoint::new(prm, &resource),
     )
