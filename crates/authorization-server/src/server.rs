@@ -446,6 +446,11 @@ impl<S: Storage> AuthorizationServer<S> {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        // The text may echo a parameter name: never let a browser sniff it as HTML.
+        r.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         AuthorizeOutcome::ErrorPage(r)
     }
 

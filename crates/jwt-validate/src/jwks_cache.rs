@@ -185,6 +185,11 @@ impl JwksCache {
         Lookup::Unknown { refresh_at }
     }
 
+    /// Whether a fetch is wanted or in flight (so keys may change soon).
+    pub fn fetch_pending(&self) -> bool {
+        self.wanted || self.in_flight_since.is_some()
+    }
+
     /// The fetch to perform now, if any: at most one in flight, none before a backoff
     /// ends. The request carries `If-None-Match` when an `ETag` is known.
     pub fn poll_request(&mut self, now: UnixTime) -> Option<Request<()>> {

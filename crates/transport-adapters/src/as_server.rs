@@ -24,6 +24,14 @@ use serde_json::{Value, json};
 
 use crate::client::Fetcher;
 
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Signs access tokens with an ES256 key held in memory (ring).
 pub struct Es256TokenSigner {
     key: EcdsaKeyPair,
@@ -105,6 +113,10 @@ fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     r
 }
@@ -264,8 +276,17 @@ impl<S: Storage + 'static> AsService<S> {
             .map_err(|e| e.to_string())
     }
 
-    /// Accepts connections on `listener` forever, one task per connection.
+    /// Accepts connections on `listener` forever, one task per connection; forgets
+    /// expired codes and tokens once a minute.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let server = self.server.clone();
+        let purger = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                server.storage().purge(now());
+            }
+        });
+        let _stop = AbortOnDrop(purger);
         loop {
             let (stream, peer) = listener.accept().await?;
             let this = self.clone();

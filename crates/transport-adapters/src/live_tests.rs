@@ -338,3 +338,112 @@ async fn jwks_faults_never_hang_or_fail_open() {
     }
     r.abort();
 }
+
+/// Issue 6: key rotation under load with no wrong rejection. Many concurrent clients;
+/// the authorization server publishes a new key next to the old one and signs with it
+/// at once (the common case: clients see the new `kid` before this server's scheduled
+/// refresh). Every request signed with a published key is accepted, including the
+/// first ones with the new `kid` (they wait for the fetch they start), with the normal
+/// 60 s unknown-kid cooldown in force; then the old key is removed and its tokens stop
+/// passing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_under_load_rejects_nothing_wrongly() {
+    let k = TestKeys::load().unwrap();
+    let current = Arc::new(Mutex::new(json!({"keys": [k.rs1.jwk()]})));
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (served, count) = (current.clone(), fetches.clone());
+    let addr = serve(Arc::new(move |_: &str| {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body = serde_json::to_vec(&*served.lock().unwrap()).unwrap();
+        (
+            StatusCode::OK,
+            vec![("cache-control", "max-age=3600".to_owned())],
+            body,
+        )
+    }))
+    .await;
+    let keys = CachedKeys::new(JwksCache::new(
+        format!("http://{addr}/jwks"),
+        Arc::new(Ring),
+        JwksConfig::default(),
+    ));
+    let refresher = spawn_jwks_refresher(keys.clone(), loopback_fetcher());
+    let layer = layer_over(keys.clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let old = k.rs1.sign(
+        &header("RS256", "rs1"),
+        &json!({"iss": ISSUER, "aud": RESOURCE, "sub": "u", "exp": now + 600}),
+    );
+    let new = k.rs2.sign(
+        &header("RS256", "rs2"),
+        &json!({"iss": ISSUER, "aud": RESOURCE, "sub": "u", "exp": now + 600}),
+    );
+
+    // Wait for the first load (the refresher starts at once).
+    for _ in 0..50 {
+        if status_through(&layer, &old).await == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    async fn ok(_: Request<crate::BoxBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+        Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    }
+    let svc = layer.layer(service_fn(ok));
+    let load = |token: String, n: usize| {
+        let svc = svc.clone();
+        async move {
+            let mut tasks = Vec::new();
+            for _ in 0..n {
+                let req = Request::post("https://mcp.example.com/mcp")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                let svc = svc.clone();
+                tasks.push(tokio::spawn(async move {
+                    svc.oneshot(req).await.unwrap().status()
+                }));
+            }
+            let mut bad = 0;
+            for t in tasks {
+                if t.await.unwrap() != StatusCode::OK {
+                    bad += 1;
+                }
+            }
+            bad
+        }
+    };
+    assert_eq!(load(old.clone(), 200).await, 0, "before the rotation");
+    let before = fetches.load(std::sync::atomic::Ordering::SeqCst);
+
+    // Rotation: both keys published; the new one is used at once, by 200 requests at once,
+    // while the old one keeps being used too.
+    *current.lock().unwrap() = json!({"keys": [k.rs1.jwk(), k.rs2.jwk()]});
+    let (bad_new, bad_old) = tokio::join!(load(new.clone(), 200), load(old.clone(), 200));
+    assert_eq!(
+        bad_new, 0,
+        "no request with the newly published key is refused"
+    );
+    assert_eq!(bad_old, 0, "the old key still verifies while published");
+    let during = fetches.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(
+        during <= 2,
+        "the burst of unknown kids cost {during} fetches"
+    );
+
+    // A kid that was never published is still refused, promptly (cooldown: no new fetch).
+    let rogue = k.atk.sign(
+        &header("RS256", "atk"),
+        &json!({"iss": ISSUER, "aud": RESOURCE, "exp": now + 600}),
+    );
+    let t = std::time::Instant::now();
+    assert_eq!(
+        status_through(&layer, &rogue).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(t.elapsed() < Duration::from_secs(3));
+    refresher.abort();
+}

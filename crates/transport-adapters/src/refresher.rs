@@ -28,6 +28,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 pub struct CachedKeys {
     cache: Mutex<JwksCache>,
     wake: Notify,
+    /// Counts finished fetches (success or failure), for requests waiting on a key.
+    fetched: tokio::sync::watch::Sender<u64>,
 }
 
 impl CachedKeys {
@@ -36,6 +38,7 @@ impl CachedKeys {
         Arc::new(CachedKeys {
             cache: Mutex::new(cache),
             wake: Notify::new(),
+            fetched: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -61,6 +64,39 @@ impl KeySource for CachedKeys {
                 None
             }
         }
+    }
+
+    fn key_arrival(
+        &self,
+        kid: Option<&str>,
+        now: UnixTime,
+    ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>> {
+        let cache = self.cache.lock().ok()?;
+        // Fetched in the meantime: validate again at once.
+        if let (Some(k), Some(keys)) = (kid, cache.keys(now))
+            && keys.contains_kid(k)
+        {
+            return Some(Box::pin(async {}));
+        }
+        // A fetch is wanted or under way (the miss that started it, or one shortly
+        // before: a flood of unknown kids still costs one fetch per cooldown): wait for it.
+        if cache.fetch_pending() {
+            let mut rx = self.fetched.subscribe();
+            drop(cache);
+            self.wake.notify_one();
+            return Some(Box::pin(async move {
+                let _ = rx.changed().await;
+            }));
+        }
+        None
+    }
+}
+
+impl CachedKeys {
+    /// Records that a fetch finished (the refresher calls it).
+    #[cfg(feature = "client")]
+    fn fetch_done(&self) {
+        self.fetched.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -94,6 +130,7 @@ pub fn spawn_jwks_refresher(
                     }
                     Err(_) => c.handle_error(now()),
                 });
+                keys.fetch_done();
                 match (&outcome, &result) {
                     (Some(FetchOutcome::Updated { keys }), _) => {
                         audit(&AuditEvent::JwksRefreshed { uri, keys: *keys });

@@ -40,6 +40,21 @@ pub trait KeySource: Send + Sync {
     /// The key set to verify a token with header `kid` at `now`, or `None` when no keys
     /// can be served (never loaded, or too stale): the token is then refused (401).
     fn keys(&self, kid: Option<&str>, now: UnixTime) -> Option<Arc<KeySet>>;
+
+    /// For a `kid` the keys do not hold: a future that completes when a fetch that may
+    /// bring it has finished, if such a fetch is starting now (not held back by the
+    /// unknown-`kid` cooldown). The layer awaits it for a bounded time and validates once
+    /// more, so a key that an authorization server rotates in is accepted on its first
+    /// use instead of being refused until the next scheduled refresh. `None` (the
+    /// default): refuse at once.
+    fn key_arrival(
+        &self,
+        kid: Option<&str>,
+        now: UnixTime,
+    ) -> Option<Pin<Box<dyn Future<Output = ()> + Send + 'static>>> {
+        let _ = (kid, now);
+        None
+    }
 }
 
 /// A fixed key set (tests, or keys configured by hand).
@@ -141,6 +156,9 @@ impl OperationScopes {
 
 type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 
+/// How long a request with an unknown `kid` waits for the fetch it started.
+pub const DEFAULT_KEY_WAIT: Duration = Duration::from_secs(2);
+
 /// Everything the layer needs, shared by every clone of the service.
 pub struct ProtectedResource {
     validator: Validator,
@@ -149,6 +167,7 @@ pub struct ProtectedResource {
     challenge_scope: Option<String>,
     operations: OperationScopes,
     max_body: usize,
+    key_wait: Duration,
     token_cache: Option<Mutex<TokenCache>>,
     clock: Clock,
     guard: Option<Mutex<Guard>>,
@@ -187,6 +206,7 @@ impl ProtectedResource {
             challenge_scope: None,
             operations: OperationScopes::default(),
             max_body: DEFAULT_MAX_BODY,
+            key_wait: DEFAULT_KEY_WAIT,
             token_cache: None,
             clock: Arc::new(system_clock),
             guard: None,
@@ -209,6 +229,13 @@ impl ProtectedResource {
     /// Another monotonic clock for the guard (tests).
     pub fn monotonic_clock(mut self, clock: impl Fn() -> Duration + Send + Sync + 'static) -> Self {
         self.monotonic = Arc::new(clock);
+        self
+    }
+
+    /// How long a request whose `kid` is unknown waits for the key fetch it started
+    /// (default 2 s; see [`KeySource::key_arrival`]). Zero refuses at once.
+    pub fn key_wait(mut self, wait: Duration) -> Self {
+        self.key_wait = wait;
         self
     }
 
@@ -604,7 +631,15 @@ where
         Credentials::Bearer(t) => t.to_owned(),
     };
     let now = (shared.clock)();
-    let ctx = match shared.validate(&token, now) {
+    let mut result = shared.validate(&token, now);
+    if matches!(result, Err(JwtError::KeyNotFound))
+        && let Some(arrival) = shared.keys.key_arrival(token_kid(&token).as_deref(), now)
+    {
+        // A key rotated in: wait (bounded) for the fetch it started, then try once more.
+        let _ = tokio::time::timeout(shared.key_wait, arrival).await;
+        result = shared.validate(&token, (shared.clock)());
+    }
+    let ctx = match result {
         Ok(ctx) => ctx,
         Err(e) => {
             let reason = match e.bearer_error() {
