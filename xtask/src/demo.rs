@@ -319,21 +319,7 @@ pub(crate) fn interop_as() -> Result<(), String> {
         },
     ));
     drop(stack.procs);
-
-    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-    for (name, r) in &results {
-        match r {
-            Ok(()) => println!("interop as: ok   {name}"),
-            Err(e) => println!("interop as: FAIL {name}: {e}"),
-        }
-    }
-    if failed > 0 {
-        Err(format!(
-            "{failed} authorization-server interop checks failed"
-        ))
-    } else {
-        Ok(())
-    }
+    crate::interop::report("interop as", &results)
 }
 
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {

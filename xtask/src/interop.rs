@@ -258,20 +258,24 @@ fn server() -> Result<(), String> {
     ));
 
     matrix(op_addr, rs_addr, &mcp_url, &mut results)?;
+    report("interop", &results)
+}
 
+/// Prints one line per check and a total; fails when any check failed.
+pub(crate) fn report(label: &str, results: &[(String, Result<(), String>)]) -> Result<(), String> {
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-    for (name, r) in &results {
+    for (name, r) in results {
         match r {
-            Ok(()) => println!("interop: ok   {name}"),
-            Err(e) => println!("interop: FAIL {name}: {e}"),
+            Ok(()) => println!("{label}: ok   {name}"),
+            Err(e) => println!("{label}: FAIL {name}: {e}"),
         }
     }
     println!(
-        "interop: {} passed, {failed} failed",
+        "{label}: {} passed, {failed} failed",
         results.len() - failed
     );
     if failed > 0 {
-        Err(format!("{failed} interop checks failed"))
+        Err(format!("{label}: {failed} checks failed"))
     } else {
         Ok(())
     }

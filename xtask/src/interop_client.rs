@@ -166,58 +166,36 @@ pub(crate) fn client() -> Result<(), String> {
 
     let mut rows = Vec::new();
     let mut ok = true;
-    ok &= conformance(
-        &dir,
-        &cli,
-        "auth @2025-11-25",
-        &["--suite", "auth"],
-        &[],
-        &mut rows,
-    )?;
-    ok &= conformance(
-        &dir,
-        &cli,
-        "auth @2026-07-28",
-        &["--suite", "auth", "--spec-version", "2026-07-28"],
-        &[],
-        &mut rows,
-    )?;
-    ok &= conformance(
-        &dir,
-        &cli,
-        "auth @2025-06-18",
-        &["--suite", "auth", "--spec-version", "2025-06-18"],
-        &[],
-        &mut rows,
-    )?;
-    ok &= conformance(
-        &dir,
-        &cli,
-        "backcompat",
-        &["--suite", "backcompat"],
-        &[],
-        &mut rows,
-    )?;
-    // One at a time, so the harness also checks the exit status (0 unless the scenario
-    // expects the client to abort).
+    // (label, harness arguments, expected failures): the auth suite at each version, the
+    // 2025-03-26 suite, each 2026-07-28 auth scenario alone (so the harness also checks
+    // the exit status: 0 unless the scenario expects the client to abort), and the
+    // extensions with the expected-failures file.
+    let none: &[String] = &[];
+    let mut runs: Vec<(&str, Vec<&str>, &[String])> = vec![
+        ("auth @2025-11-25", vec!["--suite", "auth"], none),
+        (
+            "auth @2026-07-28",
+            vec!["--suite", "auth", "--spec-version", "2026-07-28"],
+            none,
+        ),
+        (
+            "auth @2025-06-18",
+            vec!["--suite", "auth", "--spec-version", "2025-06-18"],
+            none,
+        ),
+        ("backcompat", vec!["--suite", "backcompat"], none),
+    ];
     for s in DRAFT_AUTH {
-        ok &= conformance(
-            &dir,
-            &cli,
-            "draft @2026-07-28",
-            &["--scenario", s],
-            &[],
-            &mut rows,
-        )?;
+        runs.push(("draft @2026-07-28", vec!["--scenario", s], none));
     }
-    ok &= conformance(
-        &dir,
-        &cli,
+    runs.push((
         "extensions",
-        &["--suite", "extensions", "--expected-failures", &ef],
+        vec!["--suite", "extensions", "--expected-failures", &ef],
         &expected,
-        &mut rows,
-    )?;
+    ));
+    for (label, args, expected) in runs {
+        ok &= conformance(&dir, &cli, label, &args, expected, &mut rows)?;
+    }
 
     println!(
         "{:<20} {:<48} {:>6} {:>6}  verdict",
@@ -418,21 +396,5 @@ fn peers(cli: &Path) -> Result<(), String> {
         expect(run_cli(cli, &args, "client-ts-demo-cli.err"), "interop"),
     ));
     drop(procs);
-
-    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-    for (name, r) in &results {
-        match r {
-            Ok(()) => println!("interop: ok   {name}"),
-            Err(e) => println!("interop: FAIL {name}: {e}"),
-        }
-    }
-    println!(
-        "interop client peers: {} passed, {failed} failed",
-        results.len() - failed
-    );
-    if failed > 0 {
-        Err(format!("{failed} client interop checks failed"))
-    } else {
-        Ok(())
-    }
+    crate::interop::report("interop client peers", &results)
 }
