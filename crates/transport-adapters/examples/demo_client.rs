@@ -23,6 +23,27 @@ fn short(url: &str) -> String {
 
 fn narrate(step: &Step) {
     match step {
+        Step::Challenged {
+            status,
+            error,
+            scope,
+            resource_metadata,
+        } => {
+            let mut said = Vec::new();
+            if let Some(e) = error {
+                said.push(format!("error={e}"));
+            }
+            if let Some(s) = scope {
+                said.push(format!("scope=\"{s}\""));
+            }
+            if let Some(r) = resource_metadata {
+                said.push(format!("resource_metadata={r}"));
+            }
+            println!(
+                "  ← MCP server: {status}, WWW-Authenticate: Bearer {}",
+                said.join(", ")
+            );
+        }
         Step::Request { method, url } => {
             let what = if url.contains("oauth-protected-resource") {
                 "protected resource metadata (RFC 9728): which authorization server, which scopes"
@@ -33,7 +54,7 @@ fn narrate(step: &Step) {
             } else if url.ends_with("/register") {
                 "dynamic client registration (RFC 7591): a client id for this server"
             } else if url.ends_with("/token") {
-                "token request: the code and the PKCE verifier, resource bound (RFC 8707)"
+                "token request (code + PKCE verifier, or refresh token; resource bound, RFC 8707)"
             } else {
                 ""
             };

@@ -138,6 +138,16 @@ fn parse_args() -> Result<Args, String> {
 
 fn narrate(step: &Step) {
     match step {
+        Step::Challenged {
+            status,
+            error,
+            scope,
+            ..
+        } => eprintln!(
+            "  <- MCP server {status} (error {:?}, scope {:?})",
+            error.as_deref().unwrap_or(""),
+            scope.as_deref().unwrap_or("")
+        ),
         Step::Request { method, url } => eprintln!("  -> {method} {url}"),
         Step::Response { status } => eprintln!("  <- {status}"),
         Step::Authorize { url } => eprintln!("  authorize: {url}"),

@@ -43,6 +43,17 @@ pub use store::{FileStore, FileStoreError, MAX_STORE_LEN};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Step {
+    /// The MCP server answered 401 or 403; what its challenge said.
+    Challenged {
+        /// 401 or 403.
+        status: u16,
+        /// The challenge's `error`, if any.
+        error: Option<String>,
+        /// The challenge's `scope`, if any.
+        scope: Option<String>,
+        /// The challenge's `resource_metadata`, if any.
+        resource_metadata: Option<String>,
+    },
     /// An HTTP request is about to go out.
     Request {
         /// The method.
@@ -317,6 +328,12 @@ impl<S: CredentialStore + 'static> OAuthClient<S> {
             .iter()
             .filter_map(|v| parse_www_authenticate(v.as_bytes()).ok())
             .find_map(|c| bearer_params(&c));
+        self.observe(Step::Challenged {
+            status: status.as_u16(),
+            error: params.as_ref().and_then(|p| p.error.clone()),
+            scope: params.as_ref().and_then(|p| p.scope.clone()),
+            resource_metadata: params.as_ref().and_then(|p| p.resource_metadata.clone()),
+        });
         let key = server.as_str();
         let stored = self.inner.store.credential(key).map_err(Self::store_err)?;
         if status == StatusCode::FORBIDDEN {
