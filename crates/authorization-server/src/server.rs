@@ -133,7 +133,13 @@ impl AsConfig {
             code_ttl: 60,
             refresh_ttl: 30 * 24 * 3600,
             cimd: true,
-            registration: RegistrationPolicy::new(),
+            // Self-registered clients get user-delegated grants only: a client that
+            // anyone can register must never mint tokens without a user
+            // (`client_credentials` is for clients configured out of band), and only the
+            // authentication methods this server implements.
+            registration: RegistrationPolicy::new()
+                .grant_types(["authorization_code", "refresh_token"])
+                .auth_methods(["none", "client_secret_basic", "client_secret_post"]),
         }
     }
 
@@ -238,6 +244,19 @@ pub enum AuthorizeOutcome {
     },
 }
 
+/// RFC 8707 at the token endpoint: no `resource`, or exactly one naming the same
+/// resource as the grant (compared in canonical form, as at the authorization endpoint).
+fn same_resource(requested: &[String], granted: &str) -> bool {
+    match requested {
+        [] => true,
+        [one] => match (ResourceUri::parse(one), ResourceUri::parse(granted)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// Sets `k` on a JSON object (the values built here always are objects).
 fn set(v: &mut Value, k: &str, x: Value) {
     if let Some(o) = v.as_object_mut() {
@@ -289,7 +308,11 @@ impl Params {
 #[derive(Clone, Copy)]
 struct Issue<'a> {
     subject: &'a str,
+    /// The access token's scope.
     scope: &'a str,
+    /// The grant's scope, kept by the new refresh token (RFC 6749 §6: narrowing a
+    /// refresh narrows the access token only).
+    grant_scope: &'a str,
     resource: &'a str,
     family: &'a str,
     with_refresh: bool,
@@ -670,6 +693,7 @@ impl<S: Storage> AuthorizationServer<S> {
         let Issue {
             subject,
             scope,
+            grant_scope,
             resource,
             family,
             with_refresh,
@@ -721,7 +745,7 @@ impl<S: Storage> AuthorizationServer<S> {
                     family: family.to_owned(),
                     client_id: client.client_id.clone(),
                     subject: subject.to_owned(),
-                    scope: scope.to_owned(),
+                    scope: grant_scope.to_owned(),
                     resource: resource.to_owned(),
                     expires_at: now.add_secs(self.config.refresh_ttl),
                     rotated: false,
@@ -805,7 +829,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 challenge
                     .verify(verifier)
                     .map_err(|_| invalid_grant("code_verifier does not match the challenge"))?;
-                if !p.resources.is_empty() && p.resources != [rec.resource.clone()] {
+                if !same_resource(&p.resources, &rec.resource) {
                     return Err(OAuthError::bad(
                         "invalid_target",
                         "resource differs from the authorization request",
@@ -814,6 +838,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 let g = Issue {
                     subject: &rec.subject,
                     scope: &rec.scope,
+                    grant_scope: &rec.scope,
                     resource: &rec.resource,
                     family: &rec.family,
                     with_refresh: refresh_allowed,
@@ -832,10 +857,8 @@ impl<S: Storage> AuthorizationServer<S> {
                 if rec.client_id != client.client_id {
                     return Err(invalid_grant("refresh token of another client"));
                 }
-                let rec = self
-                    .storage
-                    .rotate_refresh(&digest)
-                    .ok_or_else(|| invalid_grant("unknown refresh token"))?;
+                // Every check before the token is spent: a refused request must not turn
+                // the client's next, correct use into "reuse".
                 if rec.rotated || self.storage.family_revoked(&rec.family) {
                     // Reuse of a rotated token: someone holds a stolen copy.
                     self.storage.revoke_family(&rec.family);
@@ -844,7 +867,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 if rec.expires_at <= now {
                     return Err(invalid_grant("refresh token expired"));
                 }
-                if !p.resources.is_empty() && p.resources != [rec.resource.clone()] {
+                if !same_resource(&p.resources, &rec.resource) {
                     return Err(OAuthError::bad(
                         "invalid_target",
                         "resource differs from the grant",
@@ -866,9 +889,19 @@ impl<S: Storage> AuthorizationServer<S> {
                     }
                     None => rec.scope.clone(),
                 };
+                let spent = self
+                    .storage
+                    .rotate_refresh(&digest)
+                    .ok_or_else(|| invalid_grant("unknown refresh token"))?;
+                if spent.rotated {
+                    // A concurrent use won the race: the second one is reuse.
+                    self.storage.revoke_family(&rec.family);
+                    return Err(invalid_grant("refresh token reused; the grant is revoked"));
+                }
                 let g = Issue {
                     subject: &rec.subject,
                     scope: &scope,
+                    grant_scope: &rec.scope,
                     resource: &rec.resource,
                     family: &rec.family,
                     with_refresh: true,
@@ -892,6 +925,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 let g = Issue {
                     subject: &client.client_id,
                     scope: &scope,
+                    grant_scope: &scope,
                     resource: rs.resource.as_str(),
                     family: &family,
                     with_refresh: false,
@@ -924,12 +958,17 @@ impl<S: Storage> AuthorizationServer<S> {
             Ok(m) => m,
             Err(RegistrationRequestError::Rejected(r)) => return r.response(),
             Err(_) => {
-                return OAuthError::new(
+                let mut r = OAuthError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_token",
                     "initial access token required",
                 )
                 .response();
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+                return r;
             }
         };
         let (id_bytes, secret_bytes) = entropy.split_at(16);
@@ -1023,7 +1062,12 @@ impl<S: Storage> AuthorizationServer<S> {
                 return Err(OAuthError::bad("invalid_request", "request too large"));
             }
             let p = params(body)?;
-            self.authenticate(authorization, &p)?;
+            let caller = self.authenticate(authorization, &p)?;
+            // Introspection is for resource servers, which authenticate: a public client
+            // id is known to anyone and proves nothing.
+            if caller.secret_hash.is_none() {
+                return Err(OAuthError::invalid_client());
+            }
             let token = p
                 .get("token")
                 .ok_or_else(|| OAuthError::bad("invalid_request", "token is missing"))?;

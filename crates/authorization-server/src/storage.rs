@@ -165,8 +165,14 @@ impl Storage for MemoryStorage {
         })
     }
 
-    fn put_refresh(&self, digest: Digest, record: RefreshRecord) {
-        self.with(|s| s.refresh.insert(digest, record));
+    fn put_refresh(&self, digest: Digest, mut record: RefreshRecord) {
+        self.with(|s| {
+            // Issued while its grant was being revoked: born dead.
+            if s.revoked_families.contains_key(&record.family) {
+                record.rotated = true;
+            }
+            s.refresh.insert(digest, record)
+        });
     }
 
     fn rotate_refresh(&self, digest: &Digest) -> Option<RefreshRecord> {
@@ -191,15 +197,9 @@ impl Storage for MemoryStorage {
 
     fn revoke_family(&self, family: &str) {
         self.with(|s| {
-            let until = s
-                .refresh
-                .values()
-                .filter(|r| r.family == family)
-                .map(|r| r.expires_at)
-                .chain(s.access.values().filter(|a| a.0 == family).map(|a| a.1))
-                .max()
-                .unwrap_or(UnixTime::MAX);
-            s.revoked_families.insert(family.to_owned(), until);
+            // Kept for good: a token of this family issued concurrently (after this
+            // point) must stay dead however long it would live.
+            s.revoked_families.insert(family.to_owned(), UnixTime::MAX);
             for r in s.refresh.values_mut().filter(|r| r.family == family) {
                 r.rotated = true;
             }

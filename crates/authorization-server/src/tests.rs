@@ -85,7 +85,7 @@ fn json_of(r: &Response<Vec<u8>>) -> Value {
 
 fn register(s: &AuthorizationServer<MemoryStorage>, e: &mut Counter, method: &str) -> Value {
     let body = json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": method,
-                      "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+                      "grant_types": ["authorization_code", "refresh_token"],
                       "client_name": "test"});
     let r = s.register(NOW, None, body.to_string().as_bytes(), &e.bytes());
     assert_eq!(
@@ -179,12 +179,23 @@ fn validate(s: &AuthorizationServer<MemoryStorage>, token: &str) -> mcp_oauth_jw
     v.validate(token, &keys, NOW).unwrap()
 }
 
-fn introspect_active(s: &AuthorizationServer<MemoryStorage>, client_id: &str, token: &str) -> bool {
-    let r = s.introspect(
-        NOW,
-        None,
-        &form(&[("client_id", client_id), ("token", token)]),
-    );
+fn introspect_active(
+    s: &AuthorizationServer<MemoryStorage>,
+    _client_id: &str,
+    token: &str,
+) -> bool {
+    // Introspection is for confidential callers (resource servers).
+    let md: ClientMetadata = serde_json::from_value(json!({
+        "token_endpoint_auth_method": "client_secret_basic", "grant_types": ["client_credentials"]
+    }))
+    .unwrap();
+    s.storage().put_client(StoredClient::new(
+        "rs",
+        Some(sha2::Sha256::digest(b"rs-secret").into()),
+        md,
+    ));
+    let basic = format!("Basic {}", STANDARD.encode("rs:rs-secret"));
+    let r = s.introspect(NOW, Some(&basic), &form(&[("token", token)]));
     assert_eq!(r.status(), StatusCode::OK);
     json_of(&r)["active"] == json!(true)
 }
@@ -465,23 +476,26 @@ fn client_authentication() {
         StatusCode::UNAUTHORIZED
     );
 
-    // DCR with client_secret_post: a secret is issued once, and works in the body.
+    // DCR with client_secret_post: a secret is issued once, and authenticates in the
+    // body (an unknown code is then invalid_grant, not invalid_client).
     let c = register(&s, &mut e, "client_secret_post");
     let (id, sec) = (
         c["client_id"].as_str().unwrap(),
         c["client_secret"].as_str().unwrap(),
     );
     let body = form(&[
-        ("grant_type", "client_credentials"),
+        ("grant_type", "authorization_code"),
+        ("code", "nope"),
         ("client_id", id),
         ("client_secret", sec),
     ]);
     assert_eq!(
-        s.token(NOW, None, &body, &e.bytes()).status(),
-        StatusCode::OK
+        json_of(&s.token(NOW, None, &body, &e.bytes()))["error"],
+        "invalid_grant"
     );
     let body = form(&[
-        ("grant_type", "client_credentials"),
+        ("grant_type", "authorization_code"),
+        ("code", "nope"),
         ("client_id", id),
         ("client_secret", "x"),
     ]);
@@ -489,16 +503,41 @@ fn client_authentication() {
         json_of(&s.token(NOW, None, &body, &e.bytes()))["error"],
         "invalid_client"
     );
-    // A public client cannot use client_credentials.
-    let pubc = register(&s, &mut e, "none");
+    // A self-registered client cannot use client_credentials (no user, no consent).
     let body = form(&[
         ("grant_type", "client_credentials"),
-        ("client_id", pubc["client_id"].as_str().unwrap()),
+        ("client_id", id),
+        ("client_secret", sec),
     ]);
     assert_eq!(
         json_of(&s.token(NOW, None, &body, &e.bytes()))["error"],
         "unauthorized_client"
     );
+    let r = s.register(
+        NOW,
+        None,
+        json!({"grant_types": ["client_credentials"], "response_types": [],
+               "token_endpoint_auth_method": "client_secret_post"})
+        .to_string()
+        .as_bytes(),
+        &e.bytes(),
+    );
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "registration for client_credentials is refused"
+    );
+    // Public clients cannot introspect.
+    let pubc = register(&s, &mut e, "none");
+    let r = s.introspect(
+        NOW,
+        None,
+        &form(&[
+            ("client_id", pubc["client_id"].as_str().unwrap()),
+            ("token", "x"),
+        ]),
+    );
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[test]
@@ -591,4 +630,61 @@ proptest! {
         let _ = s.introspect(NOW, None, &body);
         let _ = s.revoke(NOW, None, &body);
     }
+}
+
+/// A refused refresh (bad scope, other resource) does not spend the token, and narrowing
+/// the scope narrows the access token only (RFC 6749 §6).
+#[test]
+fn refused_refresh_spends_nothing_and_narrowing_keeps_the_grant() {
+    let s = server();
+    let mut e = Counter(0);
+    let id = register(&s, &mut e, "none")["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = code_for(&s, &mut e, &id);
+    let rt = json_of(&exchange(&s, &mut e, &id, &code, NOW))["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh = |s: &AuthorizationServer<MemoryStorage>,
+                   e: &mut Counter,
+                   rt: &str,
+                   extra: &[(&str, &str)]| {
+        let mut pairs = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", id.as_str()),
+        ];
+        pairs.extend_from_slice(extra);
+        json_of(&s.token(NOW, None, &form(&pairs), &e.bytes()))
+    };
+    assert_eq!(
+        refresh(&s, &mut e, &rt, &[("scope", "mcp:write")])["error"],
+        "invalid_scope"
+    );
+    assert_eq!(
+        refresh(
+            &s,
+            &mut e,
+            &rt,
+            &[("resource", "https://other.example.com/mcp")]
+        )["error"],
+        "invalid_target"
+    );
+    // Canonically equal resource spellings are the same resource.
+    let t = refresh(
+        &s,
+        &mut e,
+        &rt,
+        &[
+            ("scope", "mcp:read"),
+            ("resource", "HTTPS://MCP.example.com/mcp"),
+        ],
+    );
+    assert_eq!(t["scope"], "mcp:read", "{t}");
+    let rt2 = t["refresh_token"].as_str().unwrap().to_owned();
+    // The new refresh token still carries the whole grant.
+    let t = refresh(&s, &mut e, &rt2, &[]);
+    assert_eq!(t["scope"], "mcp:read offline_access", "{t}");
 }

@@ -98,13 +98,16 @@ fn now() -> UnixTime {
     )
 }
 
-fn fill<const N: usize>() -> [u8; N] {
+/// Bytes from the OS random source; `None` when it fails (the request then gets a 500:
+/// codes, ids, secrets and tokens must never be predictable).
+fn fill<const N: usize>() -> Option<[u8; N]> {
     let mut b = [0u8; N];
-    // The OS random source: a failure here must not produce guessable codes.
-    if getrandom::fill(&mut b).is_err() {
-        b = [0u8; N];
-    }
-    b
+    getrandom::fill(&mut b).ok()?;
+    Some(b)
+}
+
+fn no_entropy() -> Response<Full<Bytes>> {
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "no random source")
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
@@ -153,8 +156,8 @@ impl<S> fmt::Debug for AsService<S> {
 
 impl<S: Storage + 'static> AsService<S> {
     /// Serves `server`; client ID metadata documents are fetched with `fetcher`. The
-    /// token, registration, revocation and introspection endpoints are rate-limited per
-    /// client address (burst 30, 120 per minute).
+    /// authorization, token, registration, revocation and introspection endpoints are
+    /// rate-limited per client address (burst 30, 120 per minute).
     pub fn new(server: AuthorizationServer<S>, fetcher: Fetcher) -> Self {
         AsService {
             server: Arc::new(server),
@@ -171,6 +174,16 @@ impl<S: Storage + 'static> AsService<S> {
     /// The server.
     pub fn server(&self) -> &AuthorizationServer<S> {
         &self.server
+    }
+
+    /// A 429 with `Retry-After` when `peer` is over its limit.
+    fn too_many(&self, peer: Option<SocketAddr>) -> Option<Response<Full<Bytes>>> {
+        let wait = self.limited(peer.map(|p| p.ip()))?;
+        let mut r = plain(StatusCode::TOO_MANY_REQUESTS, "rate limited");
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        Some(r)
     }
 
     fn limited(&self, peer: Option<IpAddr>) -> Option<Duration> {
@@ -218,7 +231,12 @@ impl<S: Storage + 'static> AsService<S> {
             }
             (Method::GET, "/jwks") => as_full(s.jwks_response()),
             (Method::GET, "/authorize") => {
-                let entropy: [u8; 64] = fill();
+                if let Some(r) = self.too_many(peer) {
+                    return r;
+                }
+                let Some(entropy) = fill::<64>() else {
+                    return no_entropy();
+                };
                 let mut outcome = s.authorize(now(), &query, None, &entropy);
                 if let AuthorizeOutcome::FetchClientMetadata { url } = &outcome {
                     let doc = self.fetch_cimd(url).await;
@@ -241,11 +259,7 @@ impl<S: Storage + 'static> AsService<S> {
                 }
             }
             (Method::POST, "/token" | "/register" | "/revoke" | "/introspect") => {
-                if let Some(wait) = self.limited(peer.map(|p| p.ip())) {
-                    let mut r = plain(StatusCode::TOO_MANY_REQUESTS, "rate limited");
-                    if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-                        r.headers_mut().insert(header::RETRY_AFTER, v);
-                    }
+                if let Some(r) = self.too_many(peer) {
                     return r;
                 }
                 let body = match Limited::new(req.into_body(), MAX_FORM_LEN).collect().await {
@@ -254,8 +268,14 @@ impl<S: Storage + 'static> AsService<S> {
                 };
                 let a = authorization.as_deref();
                 as_full(match route.as_str() {
-                    "/token" => s.token(now(), a, &body, &fill()),
-                    "/register" => s.register(now(), a, &body, &fill()),
+                    "/token" => match fill() {
+                        Some(e) => s.token(now(), a, &body, &e),
+                        None => return no_entropy(),
+                    },
+                    "/register" => match fill() {
+                        Some(e) => s.register(now(), a, &body, &e),
+                        None => return no_entropy(),
+                    },
                     "/revoke" => s.revoke(now(), a, &body),
                     _ => s.introspect(now(), a, &body),
                 })

@@ -24,6 +24,15 @@ use tower_service::Service;
 
 use super::{BoxFuture, ClientError, OAuthClient};
 
+/// Whether `uri` is on the server's origin (scheme, host, port; default ports ignored).
+fn same_origin(uri: &http::Uri, server: &ResourceUri) -> bool {
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => ResourceUri::parse(&format!("{scheme}://{authority}"))
+            .is_ok_and(|o| o.origin() == server.origin()),
+        _ => false,
+    }
+}
+
 /// Sends of one request at most: the first, then after a 401 and up to two step-ups.
 const MAX_SENDS: usize = 4;
 
@@ -146,6 +155,13 @@ where
         let oauth = self.oauth.clone();
         let server = self.server.clone();
         Box::pin(async move {
+            // The token goes to the MCP server it is for, and nowhere else.
+            if !same_origin(req.uri(), &server) {
+                poll_fn(|cx| inner.poll_ready(cx))
+                    .await
+                    .map_err(OAuthServiceError::Inner)?;
+                return inner.call(req).await.map_err(OAuthServiceError::Inner);
+            }
             let operation = format!("{} {}", req.method(), req.uri().path());
             let mut token = oauth
                 .access_token(&server)
@@ -192,5 +208,31 @@ where
             }
             Err(OAuthServiceError::Authorization(ClientError::StepUpLimit))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The token is attached on the server's origin only.
+    #[test]
+    fn origin_check() {
+        let server = ResourceUri::parse("https://mcp.example.com/mcp").unwrap();
+        let u = |s: &str| s.parse::<http::Uri>().unwrap();
+        assert!(same_origin(&u("https://mcp.example.com/mcp"), &server));
+        assert!(same_origin(
+            &u("https://MCP.example.com:443/other"),
+            &server
+        ));
+        assert!(!same_origin(&u("http://mcp.example.com/mcp"), &server));
+        assert!(!same_origin(
+            &u("https://mcp.example.com:8443/mcp"),
+            &server
+        ));
+        assert!(!same_origin(&u("https://evil.example.com/mcp"), &server));
+        assert!(!same_origin(&u("/mcp"), &server));
     }
 }

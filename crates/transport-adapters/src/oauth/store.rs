@@ -129,7 +129,13 @@ impl FileStore {
         let bytes = serde_json::to_vec_pretty(&c).map_err(|_| FileStoreError::Corrupt)?;
         let tmp = self.sibling(&format!(".tmp{}", std::process::id()));
         {
-            let mut t = Self::open_private(&tmp, true)?;
+            // A fresh file (never a leftover or a planted symlink), owner-only.
+            let _ = std::fs::remove_file(&tmp);
+            let mut o = OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+            let mut t = o.open(&tmp)?;
             t.write_all(&bytes)?;
             t.sync_all()?;
         }
