@@ -90,10 +90,28 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             self.evict_idle(now);
         }
         let rate = self.rate;
+        // The common case, a known key, neither clones nor allocates.
+        if let Some(b) = self.buckets.get_mut(key) {
+            return b.take(rate, now);
+        }
         self.buckets
             .entry(key.clone())
             .or_insert_with(|| Bucket::full(rate, now))
             .take(rate, now)
+    }
+
+    /// [`check`](Self::check) with a borrowed form of the key (`&str` for `String`
+    /// keys): no allocation unless the key is new.
+    pub fn check_borrowed<Q>(&mut self, key: &Q, now: Duration) -> Result<(), Duration>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let rate = self.rate;
+        if let Some(b) = self.buckets.get_mut(key) {
+            return b.take(rate, now);
+        }
+        self.check(&key.to_owned(), now)
     }
 
     fn evict_idle(&mut self, now: Duration) {
@@ -305,6 +323,31 @@ impl Guard {
                 retry_after,
             })?;
         }
+        Ok(())
+    }
+
+    /// [`after_auth`](Self::after_auth) with borrowed identifiers: the request path's
+    /// version, which allocates nothing for clients and subjects already seen.
+    pub fn after_auth_ids(
+        &mut self,
+        client_id: Option<&str>,
+        subject: Option<&str>,
+        tenant: Option<&str>,
+        now: Duration,
+    ) -> Result<(), Denied> {
+        let check =
+            |limiter: &mut Option<RateLimiter<String>>, key: Option<&str>, limit: Limit| match (
+                limiter.as_mut(),
+                key,
+            ) {
+                (Some(l), Some(k)) => l
+                    .check_borrowed(k, now)
+                    .map_err(|retry_after| Denied { limit, retry_after }),
+                _ => Ok(()),
+            };
+        check(&mut self.client, client_id, Limit::Client)?;
+        check(&mut self.subject, subject, Limit::Subject)?;
+        check(&mut self.tenant, tenant, Limit::Tenant)?;
         Ok(())
     }
 

@@ -113,6 +113,27 @@ fn guard_limits_and_blocks() {
         g.after_auth(&Principal::default(), s(0.0)).is_ok(),
         "no keys, no limits"
     );
+    // The borrowed form shares the same buckets: c1 and tenant t are spent.
+    assert_eq!(
+        g.after_auth_ids(Some("c1"), None, None, s(0.0))
+            .unwrap_err()
+            .limit,
+        Limit::Client
+    );
+    assert_eq!(
+        g.after_auth_ids(Some("c3"), None, Some("t"), s(0.0))
+            .unwrap_err()
+            .limit,
+        Limit::Tenant
+    );
+    assert!(
+        g.after_auth_ids(Some("c4"), Some("u"), None, s(0.0))
+            .is_ok()
+    );
+    assert!(
+        g.after_auth_ids(Some("c1"), None, None, s(1.5)).is_ok(),
+        "refilled"
+    );
 
     // Invalid tokens: the third within the window blocks for 300 s.
     assert!(!g.record_invalid_token(b, s(10.0)));

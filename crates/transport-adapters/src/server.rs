@@ -567,11 +567,10 @@ impl ProtectedResource {
         let Some(guard) = &self.guard else {
             return Ok(());
         };
-        let who = principal(ctx);
         let now = (self.monotonic)();
         let verdict = guard
             .lock()
-            .map(|mut g| g.after_auth(&who, now))
+            .map(|mut g| g.after_auth_ids(ctx.client_id(), ctx.subject(), None, now))
             .unwrap_or(Ok(()));
         match verdict {
             Ok(()) => Ok(()),
