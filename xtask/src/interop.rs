@@ -174,28 +174,13 @@ fn server() -> Result<(), String> {
     let node = output(Command::new("node").arg("--version"))
         .map_err(|e| format!("node is needed: {e}"))?;
     eprintln!("interop: node {}", node.trim());
-    let op_dir = install_peer("oidc-provider")?;
     let sdk_dir = install_peer("ts-sdk")?;
     let rs_exe = build_example(false)?;
 
-    let (op_port, rs_port) = (free_port()?, free_port()?);
-    let op_addr: SocketAddr = ([127, 0, 0, 1], op_port).into();
-    let rs_addr: SocketAddr = ([127, 0, 0, 1], rs_port).into();
-    let issuer = format!("http://{op_addr}");
+    let rs_addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
     let mcp_url = format!("http://{rs_addr}/mcp");
     let mut procs = Procs(Vec::new());
-
-    let mut op = Command::new("node");
-    op.arg("op-server.mjs")
-        .current_dir(&op_dir)
-        .env("OP_PORT", op_port.to_string());
-    spawn(
-        &mut procs,
-        op,
-        "oidc-provider",
-        op_addr,
-        "/.well-known/oauth-authorization-server",
-    )?;
+    let (op_addr, issuer) = start_oidc_provider(&mut procs, "oidc-provider")?;
     let mut rs = Command::new(rs_exe);
     // Leeway 0, so the matrix's one-second token is expired two seconds later.
     rs.args([
@@ -279,6 +264,28 @@ pub(crate) fn report(label: &str, results: &[(String, Result<(), String>)]) -> R
     } else {
         Ok(())
     }
+}
+
+/// Installs and starts oidc-provider (`tests/peers/oidc-provider/op-server.mjs`) on a
+/// free loopback port; returns its address and issuer.
+pub(crate) fn start_oidc_provider(
+    procs: &mut Procs,
+    name: &str,
+) -> Result<(SocketAddr, String), String> {
+    let op_dir = install_peer("oidc-provider")?;
+    let op_addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+    let mut op = Command::new("node");
+    op.arg("op-server.mjs")
+        .current_dir(&op_dir)
+        .env("OP_PORT", op_addr.port().to_string());
+    spawn(
+        procs,
+        op,
+        name,
+        op_addr,
+        "/.well-known/oauth-authorization-server",
+    )?;
+    Ok((op_addr, format!("http://{op_addr}")))
 }
 
 /// Starts a server and waits until `ready` answers 200 (or, with `ready` empty, until the

@@ -251,26 +251,11 @@ fn expect(out: Result<String, String>, needle: &str) -> Result<(), String> {
 
 /// Our CLI against real authorization and resource servers.
 fn peers(cli: &Path) -> Result<(), String> {
-    let op_dir = install_peer("oidc-provider")?;
     let sdk_dir = install_peer("ts-sdk")?;
     let rs_exe = crate::interop::build_example(false)?;
     let mut procs = Procs(Vec::new());
     let mut results: Vec<(String, Result<(), String>)> = Vec::new();
-
-    let op_port = free_port()?;
-    let op_addr: SocketAddr = ([127, 0, 0, 1], op_port).into();
-    let issuer = format!("http://{op_addr}");
-    let mut op = Command::new("node");
-    op.arg("op-server.mjs")
-        .current_dir(&op_dir)
-        .env("OP_PORT", op_port.to_string());
-    spawn(
-        &mut procs,
-        op,
-        "client-oidc-provider",
-        op_addr,
-        "/.well-known/oauth-authorization-server",
-    )?;
+    let (_, issuer) = crate::interop::start_oidc_provider(&mut procs, "client-oidc-provider")?;
 
     // 1. oidc-provider behind the TypeScript SDK's reference resource server.
     let ts_rs: SocketAddr = ([127, 0, 0, 1], free_port()?).into();

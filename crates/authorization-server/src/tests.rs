@@ -103,7 +103,7 @@ fn challenge() -> String {
     URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER.as_bytes()))
 }
 
-fn authorize_query(client_id: &str, _extra: &[(&str, &str)]) -> String {
+fn authorize_query(client_id: &str) -> String {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", client_id)
@@ -133,7 +133,7 @@ fn q(u: &Url, k: &str) -> Option<String> {
 }
 
 fn code_for(s: &AuthorizationServer<MemoryStorage>, e: &mut Counter, client_id: &str) -> String {
-    let u = location(&s.authorize(NOW, &authorize_query(client_id, &[]), None, &e.bytes()));
+    let u = location(&s.authorize(NOW, &authorize_query(client_id), None, &e.bytes()));
     assert_eq!(
         q(&u, "iss").as_deref(),
         Some(ISS),
@@ -350,20 +350,20 @@ fn redirect_uri_mismatch_is_not_redirected() {
         .as_str()
         .unwrap()
         .to_owned();
-    let query = authorize_query(&id, &[]).replace("callback", "evil");
+    let query = authorize_query(&id).replace("callback", "evil");
     match s.authorize(NOW, &query, None, &e.bytes()) {
         AuthorizeOutcome::ErrorPage(r) => assert_eq!(r.status(), StatusCode::BAD_REQUEST),
         other => panic!("{other:?}"),
     }
     // Loopback: another port is the same redirect URI (RFC 8252 §7.3).
-    let query = authorize_query(&id, &[]).replace("8765", "9999");
+    let query = authorize_query(&id).replace("8765", "9999");
     assert!(matches!(
         s.authorize(NOW, &query, None, &e.bytes()),
         AuthorizeOutcome::Redirect(_)
     ));
     // Unknown client: an error page too.
     assert!(matches!(
-        s.authorize(NOW, &authorize_query("nobody", &[]), None, &e.bytes()),
+        s.authorize(NOW, &authorize_query("nobody"), None, &e.bytes()),
         AuthorizeOutcome::ErrorPage(_)
     ));
 }
@@ -378,7 +378,7 @@ fn wrong_resource() {
         .as_str()
         .unwrap()
         .to_owned();
-    let query = authorize_query(&id, &[]).replace("mcp.example.com", "other.example.com");
+    let query = authorize_query(&id).replace("mcp.example.com", "other.example.com");
     let u = location(&s.authorize(NOW, &query, None, &e.bytes()));
     assert_eq!(q(&u, "error").as_deref(), Some("invalid_target"));
     assert_eq!(q(&u, "iss").as_deref(), Some(ISS));
@@ -408,14 +408,14 @@ fn pkce_is_required_and_plain_refused() {
         .as_str()
         .unwrap()
         .to_owned();
-    let no_pkce = authorize_query(&id, &[]).replace("code_challenge", "x_code_challenge");
+    let no_pkce = authorize_query(&id).replace("code_challenge", "x_code_challenge");
     let u = location(&s.authorize(NOW, &no_pkce, None, &e.bytes()));
     assert_eq!(q(&u, "error").as_deref(), Some("invalid_request"));
-    let plain = authorize_query(&id, &[])
-        .replace("code_challenge_method=S256", "code_challenge_method=plain");
+    let plain =
+        authorize_query(&id).replace("code_challenge_method=S256", "code_challenge_method=plain");
     let u = location(&s.authorize(NOW, &plain, None, &e.bytes()));
     assert!(q(&u, "error").is_some());
-    let bad_scope = authorize_query(&id, &[]).replace("mcp%3Aread", "admin");
+    let bad_scope = authorize_query(&id).replace("mcp%3Aread", "admin");
     let u = location(&s.authorize(NOW, &bad_scope, None, &e.bytes()));
     assert_eq!(q(&u, "error").as_deref(), Some("invalid_scope"));
 }
@@ -595,7 +595,7 @@ fn cimd_clients() {
     let s = server();
     let mut e = Counter(0);
     let url = "https://client.example.com/metadata.json";
-    match s.authorize(NOW, &authorize_query(url, &[]), None, &e.bytes()) {
+    match s.authorize(NOW, &authorize_query(url), None, &e.bytes()) {
         AuthorizeOutcome::FetchClientMetadata { url: u } => assert_eq!(u, url),
         other => panic!("{other:?}"),
     }
@@ -610,7 +610,7 @@ fn cimd_clients() {
             NOW,
         )
         .unwrap();
-    let u = location(&s.authorize(NOW, &authorize_query(url, &[]), Some(&checked), &e.bytes()));
+    let u = location(&s.authorize(NOW, &authorize_query(url), Some(&checked), &e.bytes()));
     let code = q(&u, "code").unwrap();
     assert_eq!(
         exchange(&s, &mut e, url, &code, NOW).status(),

@@ -665,7 +665,7 @@ impl AuthFlow {
                 {
                     match mcp_oauth_prm::Validation::new().validate(body, &c.expected_resource) {
                         Ok(prm) => {
-                            return self.start_asm(c, prm);
+                            return self.start_asm(prm);
                         }
                         Err(e) => {
                             all_not_found = false;
@@ -816,11 +816,7 @@ impl AuthFlow {
         }
     }
 
-    fn start_asm(
-        &mut self,
-        _c: &Candidate,
-        prm: ProtectedResourceMetadata,
-    ) -> Result<(), FlowError> {
+    fn start_asm(&mut self, prm: ProtectedResourceMetadata) -> Result<(), FlowError> {
         let resource = match ResourceUri::parse(&prm.resource) {
             Ok(r) => r,
             Err(_) => {

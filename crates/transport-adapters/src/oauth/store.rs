@@ -90,9 +90,9 @@ impl FileStore {
         Ok(())
     }
 
-    fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
+    fn open_private(path: &Path) -> std::io::Result<File> {
         let mut o = OpenOptions::new();
-        o.read(true).write(true).create(true).truncate(truncate);
+        o.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
         o.open(path)
@@ -100,7 +100,7 @@ impl FileStore {
 
     fn lock_file(&self, suffix: &str) -> Result<File, FileStoreError> {
         self.ensure_dir()?;
-        let f = Self::open_private(&self.sibling(suffix), false)?;
+        let f = Self::open_private(&self.sibling(suffix))?;
         f.lock()?;
         Ok(f)
     }
