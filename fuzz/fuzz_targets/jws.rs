@@ -1,5 +1,7 @@
 //! A bearer token from the network, through the whole validator with the fixture keys.
-//! Invariants: no panic; an accepted token names the fixture issuer and audience.
+//! Invariants: no panic; an accepted token names the fixture issuer and audience; a second
+//! validation of the same token (its header now in the per-thread memo) gives the same
+//! result.
 #![no_main]
 #![forbid(unsafe_code)]
 
@@ -25,8 +27,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (validator, keys) = fixture();
-    if let Ok(ctx) = validator.validate(token, keys, UnixTime(N)) {
+    let first = validator.validate(token, keys, UnixTime(N));
+    if let Ok(ctx) = &first {
         assert_eq!(ctx.issuer(), ISSUER);
         assert!(ctx.audience().any(|a| a == RESOURCE));
     }
+    assert_eq!(first, validator.validate(token, keys, UnixTime(N)));
 });

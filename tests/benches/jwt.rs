@@ -59,14 +59,24 @@ fn case<'a>(
     alg: &'static str,
     keys: &'a TestKeys,
 ) -> Case<'a> {
-    let token: &'a str = Box::leak(key.sign(&header(alg, key.kid), &claims()).into_boxed_str());
-    let parts: Vec<&str> = token.split('.').collect();
-    let msg: &'a [u8] = Box::leak(
-        format!("{}.{}", parts[0], parts[1])
-            .into_bytes()
+    // TOKENS distinct tokens (own `sub`, `jti`, `iat`; one key, so one header), taken in
+    // turn by every variant: each call verifies another signature over another message.
+    let tokens: &'a [String] = Box::leak(
+        (0..TOKENS)
+            .map(|i| key.sign(&header(alg, key.kid), &claims_n(i)))
+            .collect::<Vec<_>>()
             .into_boxed_slice(),
     );
-    let sig: &'a [u8] = Box::leak(b64d(parts[2]).into_boxed_slice());
+    let signed: &'a [(Vec<u8>, Vec<u8>)] = Box::leak(
+        tokens
+            .iter()
+            .map(|t| {
+                let (msg, sig) = t.rsplit_once('.').unwrap();
+                (msg.as_bytes().to_vec(), b64d(sig))
+            })
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
     let jwk = key.jwk();
     let jwks = json!({"keys": [jwk.clone()]});
     let _ = keys;
@@ -78,7 +88,9 @@ fn case<'a>(
                 n: b64d(jwk["n"].as_str().unwrap()),
                 e: b64d(jwk["e"].as_str().unwrap()),
             };
+            let mut i = 0;
             Box::new(move || {
+                let (msg, sig) = &signed[next(&mut i)];
                 c.verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, msg, sig)
                     .is_ok()
             })
@@ -94,14 +106,22 @@ fn case<'a>(
                 &ring::signature::ECDSA_P256_SHA256_FIXED,
                 point,
             );
-            Box::new(move || k.verify(msg, sig).is_ok())
+            let mut i = 0;
+            Box::new(move || {
+                let (msg, sig) = &signed[next(&mut i)];
+                k.verify(msg, sig).is_ok()
+            })
         }
         _ => {
             let k = ring::signature::UnparsedPublicKey::new(
                 &ring::signature::ED25519,
                 b64d(jwk["x"].as_str().unwrap()),
             );
-            Box::new(move || k.verify(msg, sig).is_ok())
+            let mut i = 0;
+            Box::new(move || {
+                let (msg, sig) = &signed[next(&mut i)];
+                k.verify(msg, sig).is_ok()
+            })
         }
     };
     // Raw aws-lc-rs, key parsed once.
@@ -127,7 +147,11 @@ fn case<'a>(
             _ => (&s::ED25519, b64d(jwk["x"].as_str().unwrap())),
         };
         let k = s::ParsedPublicKey::new(alg_ref, bytes).unwrap();
-        Box::new(move || k.verify_sig(msg, sig).is_ok())
+        let mut i = 0;
+        Box::new(move || {
+            let (msg, sig) = &signed[next(&mut i)];
+            k.verify_sig(msg, sig).is_ok()
+        })
     };
     let policy = Policy::new(
         ISSUER,
@@ -139,9 +163,13 @@ fn case<'a>(
     let aws_keys = KeySet::from_value(&jwks, &AwsLcRs, &KeySetLimits::default()).unwrap();
     let now = UnixTime(N);
     let (v1, v2, v3) = (validator.clone(), validator.clone(), validator);
-    let ours_ring: Bench<'a> = Box::new(move || v1.validate(token, &ring_keys, now).is_ok());
+    let mut i = 0;
+    let ours_ring: Bench<'a> =
+        Box::new(move || v1.validate(&tokens[next(&mut i)], &ring_keys, now).is_ok());
     let aws_keys_2 = KeySet::from_value(&jwks, &AwsLcRs, &KeySetLimits::default()).unwrap();
-    let ours_aws: Bench<'a> = Box::new(move || v2.validate(token, &aws_keys, now).is_ok());
+    let mut i = 0;
+    let ours_aws: Bench<'a> =
+        Box::new(move || v2.validate(&tokens[next(&mut i)], &aws_keys, now).is_ok());
     // jsonwebtoken 11 on aws-lc-rs, the same checks: alg, iss, aud, exp (leeway 60).
     let jwt: Bench<'a> = {
         use jsonwebtoken::{Algorithm as A, DecodingKey, Validation, decode};
@@ -173,21 +201,36 @@ fn case<'a>(
         v.leeway = 60;
         // jsonwebtoken reads the clock itself; the fixture token expires at N + 600, so
         // run it against a token valid now.
-        let mut c = claims();
-        c["exp"] = json!(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-                + 3600
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600;
+        let live: &'a [String] = Box::leak(
+            (0..TOKENS)
+                .map(|n| {
+                    let mut c = claims_n(n);
+                    c["exp"] = json!(exp);
+                    key_sign(key_ref(keys, name), alg, &c)
+                })
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
         );
-        let live: &'a str = Box::leak(key_sign(key_ref(keys, name), alg, &c).into_boxed_str());
-        Box::new(move || decode::<Value>(live, &key, &v).is_ok())
+        let mut i = 0;
+        Box::new(move || decode::<Value>(&live[next(&mut i)], &key, &v).is_ok())
     };
+    // The overhead probe: our validation with a provider whose verify always succeeds
+    // (everything but the signature), printed in the table, not part of the JSON.
+    let noop_keys = KeySet::from_value(&jwks, &NoVerify, &KeySetLimits::default()).unwrap();
+    let v4 = v3.clone();
+    let mut i = 0;
+    let overhead: Bench<'a> =
+        Box::new(move || v4.validate(&tokens[next(&mut i)], &noop_keys, now).is_ok());
     let mut cache = TokenCache::new(1024);
+    let mut i = 0;
     let cached: Bench<'a> = Box::new(move || {
         cache
-            .validate::<&str>(&v3, token, &aws_keys_2, now, &[])
+            .validate::<&str>(&v3, &tokens[next(&mut i)], &aws_keys_2, now, &[])
             .is_ok()
     });
     Case {
@@ -199,7 +242,52 @@ fn case<'a>(
             ("ours_aws_lc", ours_aws),
             ("jsonwebtoken", jwt),
             ("ours_cached", cached),
+            ("overhead", overhead),
         ],
+    }
+}
+
+/// How many distinct tokens each variant cycles through.
+const TOKENS: usize = 16;
+
+/// The next index in `0..TOKENS`, in turn.
+fn next(i: &mut usize) -> usize {
+    *i = (*i + 1) % TOKENS;
+    *i
+}
+
+/// The baseline claims with their own subject, token id and issue time.
+fn claims_n(n: usize) -> Value {
+    let mut c = claims();
+    c["sub"] = json!(format!("user-{n}"));
+    c["jti"] = json!(format!("jti-{n}"));
+    c["iat"] = json!(N - 10 - n as u64);
+    c
+}
+
+/// A provider whose verify always succeeds: measures everything but the signature.
+#[derive(Debug)]
+struct NoVerify;
+
+#[derive(Debug)]
+struct Accepts;
+
+impl mcp_oauth_jwt::crypto::VerifyingKey for Accepts {
+    fn verify(&self, _: &[u8], _: &[u8]) -> bool {
+        true
+    }
+}
+
+impl mcp_oauth_jwt::crypto::CryptoProvider for NoVerify {
+    fn name(&self) -> &'static str {
+        "no-verify (benchmark probe)"
+    }
+    fn prepare(
+        &self,
+        _: mcp_oauth_jwt::Algorithm,
+        _: &mcp_oauth_jwt::crypto::PublicKeyMaterial,
+    ) -> Result<Box<dyn mcp_oauth_jwt::crypto::VerifyingKey>, mcp_oauth_jwt::KeyError> {
+        Ok(Box::new(Accepts))
     }
 }
 
@@ -296,7 +384,9 @@ fn main() {
                 s.iter().cloned().fold(0.0, f64::max),
             );
             let m = median(s);
-            obj.insert((*v).to_owned(), json!(m.round()));
+            if *v != "overhead" {
+                obj.insert((*v).to_owned(), json!(m.round()));
+            }
             table.push_str(&format!(
                 "  {v:<13} {m:>12.0} ops/s   (spread {lo:.0}..{hi:.0})\n"
             ));
@@ -308,6 +398,13 @@ fn main() {
             get("ours_aws_lc") / get("raw_aws_lc"),
             get("ours_aws_lc") / get("jsonwebtoken"),
         ));
+        if let Some(s) = samples.get_mut(&(c.name, "overhead")) {
+            let ops = median(s);
+            table.push_str(&format!(
+                "  everything but the signature: {:.0} ns per token\n",
+                1e9 / ops
+            ));
+        }
         out.insert(c.name.to_owned(), Value::Object(obj));
     }
     if json_out {

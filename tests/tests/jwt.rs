@@ -72,6 +72,60 @@ fn valid_token_gives_the_authenticated_context() {
     );
 }
 
+/// The per-thread header memo keeps only what a header's bytes say: every policy check
+/// still runs on every token, and tokens with other headers (more than the memo holds,
+/// in turn) keep their own `kid` and algorithm.
+#[test]
+fn repeated_headers_are_still_checked_against_each_policy() {
+    let k = TestKeys::load().unwrap();
+    let mut jwks = k.jwks();
+    jwks["keys"].as_array_mut().unwrap().push(k.rs2.jwk());
+    let keys = keyset(&jwks, &Ring);
+    let now = UnixTime(N);
+    let t = k.rs1.sign(&header("RS256", "rs1"), &claims());
+    let open = Validator::new(policy());
+    for _ in 0..3 {
+        assert!(open.validate(&t, &keys, now).is_ok());
+        let only_ec = Validator::new(policy().algorithms([Algorithm::ES256]));
+        assert_eq!(
+            only_ec.validate(&t, &keys, now),
+            Err(JwtError::AlgorithmNotAllowed)
+        );
+        let plain_jwt = Validator::new(policy().accept_typ(["JWT"]));
+        assert_eq!(
+            plain_jwt.validate(&t, &keys, now),
+            Err(JwtError::TypeNotAccepted)
+        );
+        let typed = Validator::new(policy().accept_typ(["Application/AT+JWT"]));
+        assert!(typed.validate(&t, &keys, now).is_ok());
+    }
+    let signed = [
+        (&k.rs1, "RS256", Algorithm::RS256),
+        (&k.rs1, "PS256", Algorithm::PS256),
+        (&k.ec1, "ES256", Algorithm::ES256),
+        (&k.ec384, "ES384", Algorithm::ES384),
+        (&k.ed1, "EdDSA", Algorithm::EdDSA),
+        (&k.rs2, "RS256", Algorithm::RS256),
+    ];
+    let tokens: Vec<_> = signed
+        .iter()
+        .map(|(key, alg, a)| (key.sign(&header(alg, key.kid), &claims()), key.kid, *a))
+        .collect();
+    for _ in 0..3 {
+        for (t, kid, alg) in &tokens {
+            let ctx = open.validate(t, &keys, now).unwrap();
+            assert_eq!((ctx.key_id(), ctx.algorithm()), (Some(*kid), Some(*alg)));
+        }
+    }
+    // A header seen before, with `crit` added, is another header.
+    let mut h = header("RS256", "rs1");
+    h["crit"] = json!(["exp"]);
+    assert_eq!(
+        open.validate(&k.rs1.sign(&h, &claims()), &keys, now),
+        Err(JwtError::UnsupportedCritical)
+    );
+}
+
 #[test]
 fn error_reasons_for_attack_classes() {
     let k = TestKeys::load().unwrap();

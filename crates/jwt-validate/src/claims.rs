@@ -205,36 +205,164 @@ impl<'de: 'a, 'a> Deserialize<'de> for Field<OneOrMany<'a>> {
 
 /// The registered claims of a JWT access token (RFC 9068 §2.2) or an introspection
 /// response (RFC 7662 §2.2).
-#[derive(Deserialize)]
+#[derive(Default)]
 pub(crate) struct Claims<'a> {
-    #[serde(default, borrow)]
     pub(crate) iss: Field<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) sub: Field<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) aud: Field<OneOrMany<'a>>,
-    #[serde(default)]
     pub(crate) exp: Field<f64>,
-    #[serde(default)]
     pub(crate) nbf: Field<f64>,
-    #[serde(default)]
     pub(crate) iat: Field<f64>,
-    #[serde(default, borrow)]
     pub(crate) jti: Field<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) client_id: Field<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) azp: Field<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) appid: Field<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) cid: Field<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) token_use: Field<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) scope: Field<Cow<'a, str>>,
-    #[serde(default, borrow)]
     pub(crate) scp: Field<OneOrMany<'a>>,
-    #[serde(default)]
+    /// `cnf`; `null` counts as absent.
     pub(crate) cnf: Option<IgnoredAny>,
+}
+
+impl<'a> Claims<'a> {
+    /// Reads the claims of the JSON object `json` into `self` (which starts out
+    /// default), in one pass and in place. Unknown members are skipped; a registered
+    /// claim given twice, in any spelling (`"iss"`, `"\u0069ss"`), fails.
+    pub(crate) fn read(&mut self, json: &'a str) -> Result<(), serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        de::Deserializer::deserialize_map(&mut de, ClaimsVisitor(self))?;
+        de.end()
+    }
+}
+
+/// The registered claim names (the key of a member, after unescaping).
+#[derive(Clone, Copy)]
+enum Name {
+    Iss,
+    Sub,
+    Aud,
+    Exp,
+    Nbf,
+    Iat,
+    Jti,
+    ClientId,
+    Azp,
+    Appid,
+    Cid,
+    TokenUse,
+    Scope,
+    Scp,
+    Cnf,
+    Other,
+}
+
+impl Name {
+    fn of(key: &str) -> Name {
+        match key {
+            "iss" => Name::Iss,
+            "sub" => Name::Sub,
+            "aud" => Name::Aud,
+            "exp" => Name::Exp,
+            "nbf" => Name::Nbf,
+            "iat" => Name::Iat,
+            "jti" => Name::Jti,
+            "client_id" => Name::ClientId,
+            "azp" => Name::Azp,
+            "appid" => Name::Appid,
+            "cid" => Name::Cid,
+            "token_use" => Name::TokenUse,
+            "scope" => Name::Scope,
+            "scp" => Name::Scp,
+            "cnf" => Name::Cnf,
+            _ => Name::Other,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Name::Iss => "iss",
+            Name::Sub => "sub",
+            Name::Aud => "aud",
+            Name::Exp => "exp",
+            Name::Nbf => "nbf",
+            Name::Iat => "iat",
+            Name::Jti => "jti",
+            Name::ClientId => "client_id",
+            Name::Azp => "azp",
+            Name::Appid => "appid",
+            Name::Cid => "cid",
+            Name::TokenUse => "token_use",
+            Name::Scope => "scope",
+            Name::Scp => "scp",
+            Name::Cnf => "cnf",
+            Name::Other => "",
+        }
+    }
+}
+
+struct NameVisitor;
+
+impl Visitor<'_> for NameVisitor {
+    type Value = Name;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a claim name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Name, E> {
+        Ok(Name::of(v))
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_identifier(NameVisitor)
+    }
+}
+
+struct ClaimsVisitor<'c, 'a>(&'c mut Claims<'a>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ClaimsVisitor<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a claims set")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let c = self.0;
+        // One bit per registered claim already read.
+        let mut seen = 0u32;
+        while let Some(name) = map.next_key::<Name>()? {
+            if !matches!(name, Name::Other) {
+                let bit = 1u32 << (name as u32);
+                if seen & bit != 0 {
+                    return Err(de::Error::duplicate_field(name.as_str()));
+                }
+                seen |= bit;
+            }
+            match name {
+                Name::Iss => c.iss = map.next_value()?,
+                Name::Sub => c.sub = map.next_value()?,
+                Name::Aud => c.aud = map.next_value()?,
+                Name::Exp => c.exp = map.next_value()?,
+                Name::Nbf => c.nbf = map.next_value()?,
+                Name::Iat => c.iat = map.next_value()?,
+                Name::Jti => c.jti = map.next_value()?,
+                Name::ClientId => c.client_id = map.next_value()?,
+                Name::Azp => c.azp = map.next_value()?,
+                Name::Appid => c.appid = map.next_value()?,
+                Name::Cid => c.cid = map.next_value()?,
+                Name::TokenUse => c.token_use = map.next_value()?,
+                Name::Scope => c.scope = map.next_value()?,
+                Name::Scp => c.scp = map.next_value()?,
+                Name::Cnf => c.cnf = map.next_value()?,
+                Name::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
 }

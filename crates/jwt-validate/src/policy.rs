@@ -251,3 +251,15 @@ pub(crate) fn normalize_typ(typ: &str) -> String {
         None => lower,
     }
 }
+
+/// Whether a `typ` as sent matches `accepted` (already normalised with
+/// [`normalize_typ`]), without allocating: ASCII case-insensitive, optional
+/// `application/` prefix.
+pub(crate) fn typ_matches(accepted: &str, typ: &str) -> bool {
+    const PREFIX: &str = "application/";
+    let bare = match (typ.get(..PREFIX.len()), typ.get(PREFIX.len()..)) {
+        (Some(pre), Some(rest)) if pre.eq_ignore_ascii_case(PREFIX) => rest,
+        _ => typ,
+    };
+    bare.eq_ignore_ascii_case(accepted)
+}

@@ -51,3 +51,59 @@ fn policy_defaults_are_secure() {
     assert_eq!(p.issuers(), ["https://as.example"]);
     assert_eq!(p.audiences(), ["https://mcp.example"]);
 }
+
+/// Segments decode as strict base64url (AC-009, AC-010): no padding, no standard-alphabet
+/// characters, no stray bits in the last character, no impossible lengths; at stack and
+/// heap sizes alike.
+#[test]
+fn segment_decoding_is_strict_base64url() {
+    use crate::token::{decode, decode_small};
+    let mut buf = [0u8; crate::token::STACK_DECODE];
+    assert_eq!(decode_small("QQ", &mut buf).unwrap(), Some(&b"A"[..]));
+    assert_eq!(decode("QUI").unwrap(), b"AB");
+    assert_eq!(decode("-_8").unwrap(), [0xfb, 0xff]);
+    for bad in [
+        "QR", "QUJ", "QQ==", "QQ=", "Q", "QUJDR", "+/8", "QU I", "QU.I", "QUI\n",
+    ] {
+        assert!(decode_small(bad, &mut buf).is_err(), "{bad:?}");
+        assert!(decode(bad).is_err(), "{bad:?}");
+    }
+    // Too big for the stack buffer: the heap path, with the same rules.
+    let long = "QUJD".repeat(200);
+    assert_eq!(decode_small(&long, &mut buf).unwrap(), None);
+    assert_eq!(decode(&long).unwrap(), b"ABC".repeat(200));
+    assert!(decode(&format!("{long}QR")).is_err());
+}
+
+/// The in-place claims reader: one value per registered claim in any spelling (AC-015),
+/// unknown members skipped, `cnf: null` absent, only objects.
+#[test]
+fn claims_reader_rules() {
+    use crate::claims::Claims;
+    let read = |json: &str| {
+        let mut c = Claims::default();
+        c.read(json).map(|()| {
+            (
+                c.iss.get().ok().flatten().map(|s| s.into_owned()),
+                c.cnf.is_some(),
+            )
+        })
+    };
+    assert_eq!(
+        read(r#"{"iss":"a","x":{"iss":"b"},"y":[1,{"z":null}]}"#).unwrap(),
+        (Some("a".into()), false)
+    );
+    assert_eq!(read(r#"{"\u0069ss":"a"}"#).unwrap().0.as_deref(), Some("a"));
+    assert!(read(r#"{"iss":"a","\u0069ss":"b"}"#).is_err());
+    assert!(read(r#"{"iss":"a","iss":"a"}"#).is_err());
+    assert!(read(r#"{"exp":1,"exp":"x"}"#).is_err());
+    assert!(
+        read(r#"{"x":1,"x":2}"#).is_ok(),
+        "unknown members are not ours to judge"
+    );
+    assert!(!read(r#"{"cnf":null}"#).unwrap().1);
+    assert!(read(r#"{"cnf":{"jkt":"x"}}"#).unwrap().1);
+    for bad in [r#"["iss","a"]"#, r#""iss""#, "{", r#"{"iss":"a"} x"#, ""] {
+        assert!(read(bad).is_err(), "{bad}");
+    }
+}

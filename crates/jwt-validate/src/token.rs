@@ -2,17 +2,17 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_common::UnixTime;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use crate::claims::{Claims, Field, OneOrMany};
+use core::mem::take;
+
 use serde_json::{Map, Value};
 
-use crate::policy::{ClientIdClaim, ScopeClaim, normalize_typ};
+use crate::policy::{ClientIdClaim, ScopeClaim, typ_matches};
 use crate::{Algorithm, JwtError, KeySet, Malformed, Policy};
 
 /// Largest decoded header accepted, in bytes.
@@ -63,12 +63,15 @@ pub struct AuthContext {
     subject: Option<Text>,
     client_id: Option<Text>,
     token_id: Option<Text>,
-    scopes: Vec<Text>,
-    audience: Vec<Text>,
+    key_id: Option<Text>,
+    /// The `aud` values (the first `audiences` entries), then the scopes: one allocation.
+    texts: Vec<Text>,
+    audiences: usize,
     exp: f64,
-    key_id: Option<String>,
     algorithm: Option<Algorithm>,
+    /// The header's `kid` (when present), then the claims set at `claims`.
     payload: Vec<u8>,
+    claims: core::ops::Range<usize>,
 }
 
 impl AuthContext {
@@ -95,12 +98,20 @@ impl AuthContext {
     /// The granted scopes (`scope`, and `scp` string or array), in token order, without
     /// repeats.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scopes.iter().map(|t| t.get(&self.payload))
+        self.texts
+            .get(self.audiences..)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t.get(&self.payload))
     }
 
     /// The `aud` values.
     pub fn audience(&self) -> impl Iterator<Item = &str> {
-        self.audience.iter().map(|t| t.get(&self.payload))
+        self.texts
+            .get(..self.audiences)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t.get(&self.payload))
     }
 
     /// `exp`, rounded down to whole seconds.
@@ -110,7 +121,7 @@ impl AuthContext {
 
     /// The header's `kid`, when present.
     pub fn key_id(&self) -> Option<&str> {
-        self.key_id.as_deref()
+        self.key_id.as_ref().map(|t| t.get(&self.payload))
     }
 
     /// The algorithm the token was verified with (`None` for introspected tokens).
@@ -146,16 +157,21 @@ impl AuthContext {
         }
     }
 
+    /// The claims set's JSON text.
+    fn claims_json(&self) -> &[u8] {
+        self.payload.get(self.claims.clone()).unwrap_or_default()
+    }
+
     /// Every claim, parsed on demand (the hot path never builds this map).
     pub fn claims(&self) -> Map<String, Value> {
-        serde_json::from_slice(&self.payload).unwrap_or_default()
+        serde_json::from_slice(self.claims_json()).unwrap_or_default()
     }
 
     /// One claim deserialised into `T`, or `None` when absent or of another shape.
     pub fn claim<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
         #[derive(Deserialize)]
         struct Any<'a>(#[serde(borrow)] std::collections::HashMap<&'a str, &'a RawValue>);
-        let map: Any<'_> = serde_json::from_slice(&self.payload).ok()?;
+        let map: Any<'_> = serde_json::from_slice(self.claims_json()).ok()?;
         serde_json::from_str(map.0.get(name)?.get()).ok()
     }
 }
@@ -182,26 +198,53 @@ fn present_string<'de: 'a, 'a, D: serde::Deserializer<'de>>(
 
 /// Segments that decode to at most this many bytes (headers, signatures up to RSA-4096)
 /// are decoded on the stack.
-const STACK_DECODE: usize = 512;
+pub(crate) const STACK_DECODE: usize = 512;
 
 /// Decodes into `buf` when it fits; `Ok(None)` when the segment is larger.
-fn decode_small<'b>(
+pub(crate) fn decode_small<'b>(
     segment: &str,
     buf: &'b mut [u8; STACK_DECODE],
 ) -> Result<Option<&'b [u8]>, JwtError> {
     if segment.len() / 4 * 3 + 3 > STACK_DECODE {
         return Ok(None);
     }
-    let n = URL_SAFE_NO_PAD
-        .decode_slice(segment.as_bytes(), buf)
+    let out = base64_simd::URL_SAFE_NO_PAD
+        .decode(segment.as_bytes(), base64_simd::Out::from_slice(buf))
         .map_err(|_| JwtError::Malformed(Malformed::Base64))?;
-    Ok(buf.get(..n))
+    Ok(Some(out))
 }
 
-fn decode(segment: &str) -> Result<Vec<u8>, JwtError> {
-    URL_SAFE_NO_PAD
-        .decode(segment.as_bytes())
+pub(crate) fn decode(segment: &str) -> Result<Vec<u8>, JwtError> {
+    base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(segment.as_bytes())
         .map_err(|_| JwtError::Malformed(Malformed::Base64))
+}
+
+/// The three segments of a compact JWS. Only the first two dots are searched for here;
+/// a third one (in the signature segment) fails its base64url decoding.
+fn split_segments(token: &str) -> Result<(&str, &str, &str), JwtError> {
+    let bad = JwtError::Malformed(Malformed::Segments);
+    let first = memchr::memchr(b'.', token.as_bytes()).ok_or(bad.clone())?;
+    let (h64, rest) = (
+        token.get(..first).ok_or(bad.clone())?,
+        token.get(first + 1..).ok_or(bad.clone())?,
+    );
+    let second = memchr::memchr(b'.', rest.as_bytes()).ok_or(bad.clone())?;
+    let (c64, s64) = (
+        rest.get(..second).ok_or(bad.clone())?,
+        rest.get(second + 1..).ok_or(bad)?,
+    );
+    Ok((h64, c64, s64))
+}
+
+/// A signature segment that failed to decode because it holds another dot has too many
+/// segments.
+fn segment_error(s64: &str, e: JwtError) -> JwtError {
+    if s64.contains('.') {
+        JwtError::Malformed(Malformed::Segments)
+    } else {
+        e
+    }
 }
 
 /// A JSON document must be an object: serde would map an array onto a struct by
@@ -231,9 +274,14 @@ fn number(field: Field<f64>, claim: &'static str) -> Result<Option<f64>, JwtErro
 
 /// Adds a scope string's tokens (RFC 6749 §3.3: separated by single spaces; empty
 /// tokens ignored), without repeats.
-fn add_scopes(s: &str, base: &[u8], out: &mut Vec<Text>) {
+fn add_scopes(s: &str, base: &[u8], out: &mut Vec<Text>, from: usize) {
     for t in s.split(' ').filter(|t| !t.is_empty()) {
-        if !out.iter().any(|o| o.get(base) == t) {
+        if !out
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o.get(base) == t)
+        {
             out.push(Text::of(t, base));
         }
     }
@@ -264,9 +312,9 @@ impl Validator {
         keys: &KeySet,
         now: UnixTime,
     ) -> Result<AuthContext, JwtError> {
-        let ctx = self.verify(token, keys, now)?;
-        ctx.require_scopes(&self.policy.required_scopes)?;
-        Ok(ctx)
+        self.verify_then(token, keys, now, &|ctx| {
+            ctx.require_scopes(&self.policy.required_scopes)
+        })
     }
 
     /// [`Validator::validate`] with extra scopes this operation needs (a 403 names only
@@ -278,9 +326,10 @@ impl Validator {
         now: UnixTime,
         operation_scopes: &[S],
     ) -> Result<AuthContext, JwtError> {
-        let ctx = self.validate(token, keys, now)?;
-        ctx.require_scopes(operation_scopes)?;
-        Ok(ctx)
+        self.verify_then(token, keys, now, &|ctx| {
+            ctx.require_scopes(&self.policy.required_scopes)?;
+            ctx.require_scopes(operation_scopes)
+        })
     }
 
     /// Everything but the scope check: structure, header, key, signature, claims.
@@ -290,6 +339,18 @@ impl Validator {
         keys: &KeySet,
         now: UnixTime,
     ) -> Result<AuthContext, JwtError> {
+        self.verify_then(token, keys, now, &|_| Ok(()))
+    }
+
+    /// [`Validator::verify`], then `check` on the context before it is returned (one
+    /// body for every entry point, and the context is not moved between them).
+    fn verify_then(
+        &self,
+        token: &str,
+        keys: &KeySet,
+        now: UnixTime,
+        check: &dyn Fn(&AuthContext) -> Result<(), JwtError>,
+    ) -> Result<AuthContext, JwtError> {
         let p = &self.policy;
         if token.len() > p.max_token_len {
             return Err(JwtError::TooLarge {
@@ -297,62 +358,39 @@ impl Validator {
                 max: p.max_token_len,
             });
         }
-        let mut parts = token.split('.');
-        let (Some(h64), Some(c64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(JwtError::Malformed(Malformed::Segments));
-        };
-        if h64.len() > MAX_HEADER_LEN * 4 / 3 + 4 {
-            return Err(JwtError::Malformed(Malformed::Header));
-        }
-        let mut header_stack = [0u8; STACK_DECODE];
-        let header_heap;
-        let header_bytes = match decode_small(h64, &mut header_stack)? {
-            Some(b) => b,
-            None => {
-                header_heap = decode(h64)?;
-                header_heap.as_slice()
-            }
-        };
-        if !is_object(header_bytes) {
-            return Err(JwtError::Malformed(Malformed::Header));
-        }
-        let header: Header<'_> = serde_json::from_slice(header_bytes)
-            .map_err(|_| JwtError::Malformed(Malformed::Header))?;
-        let alg = Algorithm::parse(header.alg)
-            .filter(|a| p.algorithms.contains(a))
-            .ok_or(JwtError::AlgorithmNotAllowed)?;
-        if header.crit.is_some() {
-            return Err(JwtError::UnsupportedCritical);
-        }
-        if let Some(accepted) = &p.typ {
-            let ok = header
-                .typ
-                .as_deref()
-                .is_some_and(|t| accepted.iter().any(|a| *a == normalize_typ(t)));
-            if !ok {
-                return Err(JwtError::TypeNotAccepted);
-            }
-        }
+        let (h64, c64, s64) = split_segments(token)?;
+        // The buffer the context keeps: the header's `kid`, then (once the signature
+        // holds) the claims set.
+        let mut payload = Vec::with_capacity(c64.len() / 4 * 3 + 3 + MAX_INLINE_KID);
+        let (alg, kid_len) = self.read_header(h64, &mut payload)?;
         let mut sig_stack = [0u8; STACK_DECODE];
         let sig_heap;
-        let signature = match decode_small(s64, &mut sig_stack)? {
-            Some(b) => b,
-            None => {
-                sig_heap = decode(s64)?;
-                sig_heap.as_slice()
-            }
-        };
+        // The signature segment was not searched for a third dot: a dot is not base64url,
+        // so decoding fails on one; only then is it worth telling the two errors apart.
+        let signature =
+            match decode_small(s64, &mut sig_stack).map_err(|e| segment_error(s64, e))? {
+                Some(b) => b,
+                None => {
+                    sig_heap = decode(s64).map_err(|e| segment_error(s64, e))?;
+                    sig_heap.as_slice()
+                }
+            };
         if alg
             .fixed_signature_len()
             .is_some_and(|len| len != signature.len())
         {
             return Err(JwtError::Malformed(Malformed::SignatureLength));
         }
-        let key = keys
-            .find(header.kid.as_deref(), alg)
-            .ok_or(JwtError::KeyNotFound)?;
+        let kid = match kid_len {
+            Some(n) => Some(
+                payload
+                    .get(..n)
+                    .and_then(|k| std::str::from_utf8(k).ok())
+                    .ok_or(JwtError::Malformed(Malformed::Header))?,
+            ),
+            None => None,
+        };
+        let key = keys.find(kid, alg).ok_or(JwtError::KeyNotFound)?;
         // The signing input is the token's own bytes up to the second dot.
         let signing_input = token
             .get(..h64.len() + 1 + c64.len())
@@ -362,21 +400,176 @@ impl Validator {
         }
 
         // Only now, with the signature verified, are the claims read (AC-035).
-        let payload = decode(c64)?;
-        if !is_object(&payload) {
+        let start = kid_len.unwrap_or(0);
+        base64_simd::URL_SAFE_NO_PAD
+            .decode_append(c64.as_bytes(), &mut payload)
+            .map_err(|_| JwtError::Malformed(Malformed::Base64))?;
+        let json = payload
+            .get(start..)
+            .and_then(|j| std::str::from_utf8(j).ok())
+            .ok_or(JwtError::Malformed(Malformed::Payload))?;
+        if !is_object(json.as_bytes()) {
             return Err(JwtError::Malformed(Malformed::Payload));
         }
-        let claims: Claims<'_> = serde_json::from_slice(&payload)
+        let mut claims = Claims::default();
+        claims
+            .read(json)
             .map_err(|_| JwtError::Malformed(Malformed::Payload))?;
-        let mut ctx = check_claims(&self.policy, claims, now, &payload)?;
-        let kid = header.kid.map(Cow::into_owned);
-        ctx.payload = payload;
+        let mut ctx = check_claims(&self.policy, &mut claims, now, &payload)?;
         if !self.policy.scope_claims.is_empty() {
-            add_scope_claims(&self.policy.scope_claims, &ctx.payload, &mut ctx.scopes)?;
+            add_scope_claims(
+                &self.policy.scope_claims,
+                json,
+                &payload,
+                &mut ctx.texts,
+                ctx.audiences,
+            )?;
         }
+        // A `kid` is at most a header long (2 KiB), so its span always fits.
+        ctx.key_id = kid_len.and_then(|n| Some(Text::Span(0, u32::try_from(n).ok()?)));
+        ctx.claims = start..payload.len();
+        ctx.payload = payload;
         ctx.algorithm = Some(alg);
-        ctx.key_id = kid;
+        check(&ctx)?;
         Ok(ctx)
+    }
+}
+
+/// A `kid` up to this long is copied into the context's buffer without growing it.
+const MAX_INLINE_KID: usize = 64;
+
+/// Headers longer than this (base64url) are not kept in the per-thread memo.
+const MAX_MEMO_HEADER: usize = 512;
+
+/// How many distinct headers each thread keeps.
+const MEMO_ENTRIES: usize = 4;
+
+/// A header that parsed, as read: `alg` known (not yet checked against a policy), `kid`
+/// and `typ` as sent, whether `crit` was present.
+#[derive(Debug, Clone)]
+struct ParsedHeader {
+    segment: Box<str>,
+    alg: Algorithm,
+    kid: Option<Box<str>>,
+    typ: Option<Box<str>>,
+    crit: bool,
+}
+
+/// The last few headers each thread parsed. Tokens from one issuer and key carry the same
+/// header byte for byte, so most requests skip decoding and parsing it; the memo holds
+/// only what the header's own bytes determine, and the policy checks run on every use.
+#[derive(Debug, Default)]
+struct HeaderMemo {
+    entries: [Option<ParsedHeader>; MEMO_ENTRIES],
+    next: usize,
+}
+
+thread_local! {
+    static HEADER_MEMO: core::cell::RefCell<HeaderMemo> =
+        core::cell::RefCell::new(HeaderMemo::default());
+}
+
+/// Decodes and parses a header segment.
+fn parse_header(h64: &str) -> Result<ParsedHeader, JwtError> {
+    if h64.len() > MAX_HEADER_LEN * 4 / 3 + 4 {
+        return Err(JwtError::Malformed(Malformed::Header));
+    }
+    let mut header_stack = [0u8; STACK_DECODE];
+    let header_heap;
+    let header_bytes = match decode_small(h64, &mut header_stack)? {
+        Some(b) => b,
+        None => {
+            header_heap = decode(h64)?;
+            header_heap.as_slice()
+        }
+    };
+    if !is_object(header_bytes) {
+        return Err(JwtError::Malformed(Malformed::Header));
+    }
+    // UTF-8 is checked once for the whole document, so serde reads it as a `str` and
+    // does not re-check every string.
+    let header: Header<'_> = std::str::from_utf8(header_bytes)
+        .ok()
+        .and_then(|h| serde_json::from_str(h).ok())
+        .ok_or(JwtError::Malformed(Malformed::Header))?;
+    let alg = Algorithm::parse(header.alg).ok_or(JwtError::AlgorithmNotAllowed)?;
+    Ok(ParsedHeader {
+        segment: h64.into(),
+        alg,
+        kid: header.kid.map(|k| k.into()),
+        typ: header.typ.map(|t| t.into()),
+        crit: header.crit.is_some(),
+    })
+}
+
+impl Validator {
+    /// Reads the header (from the per-thread memo when this exact segment was parsed
+    /// before), checks it against the policy, and copies its `kid` into `buf`. Returns the
+    /// algorithm and the `kid`'s length.
+    fn read_header(
+        &self,
+        h64: &str,
+        buf: &mut Vec<u8>,
+    ) -> Result<(Algorithm, Option<usize>), JwtError> {
+        // `try_with`/`try_borrow`: during thread teardown (or any other surprise) the
+        // memo is simply not used.
+        let hit = HEADER_MEMO
+            .try_with(|memo| {
+                let memo = memo.try_borrow().ok()?;
+                let e = memo.entries.iter().flatten().find(|e| *e.segment == *h64)?;
+                Some(self.check_header(e, buf))
+            })
+            .ok()
+            .flatten();
+        if let Some(result) = hit {
+            return result;
+        }
+        let parsed = parse_header(h64)?;
+        let result = self.check_header(&parsed, buf);
+        if h64.len() <= MAX_MEMO_HEADER {
+            let _ = HEADER_MEMO.try_with(|memo| {
+                if let Ok(mut memo) = memo.try_borrow_mut() {
+                    let slot = memo.next % MEMO_ENTRIES;
+                    memo.next = slot + 1;
+                    if let Some(e) = memo.entries.get_mut(slot) {
+                        *e = Some(parsed);
+                    }
+                }
+            });
+        }
+        result
+    }
+
+    /// The policy's checks on a parsed header: algorithm allowed, no `crit`, `typ`
+    /// accepted. Copies the `kid` into `buf`.
+    fn check_header(
+        &self,
+        h: &ParsedHeader,
+        buf: &mut Vec<u8>,
+    ) -> Result<(Algorithm, Option<usize>), JwtError> {
+        let p = &self.policy;
+        if !p.algorithms.contains(&h.alg) {
+            return Err(JwtError::AlgorithmNotAllowed);
+        }
+        if h.crit {
+            return Err(JwtError::UnsupportedCritical);
+        }
+        if let Some(accepted) = &p.typ {
+            let ok = h
+                .typ
+                .as_deref()
+                .is_some_and(|t| accepted.iter().any(|a| typ_matches(a, t)));
+            if !ok {
+                return Err(JwtError::TypeNotAccepted);
+            }
+        }
+        Ok((
+            h.alg,
+            h.kid.as_deref().map(|k| {
+                buf.extend_from_slice(k.as_bytes());
+                k.len()
+            }),
+        ))
     }
 }
 
@@ -384,15 +577,14 @@ impl Validator {
 /// context it returns has no payload, key or algorithm yet: the caller sets them.
 fn check_claims(
     p: &Policy,
-    mut c: Claims<'_>,
+    c: &mut Claims<'_>,
     now: UnixTime,
     base: &[u8],
 ) -> Result<AuthContext, JwtError> {
     if c.cnf.is_some() {
         return Err(JwtError::SenderConstrained);
     }
-    let issuer = c
-        .iss
+    let issuer = take(&mut c.iss)
         .get()
         .map_err(|()| JwtError::InvalidClaim { claim: "iss" })?
         .ok_or(JwtError::MissingClaim { claim: "iss" })?;
@@ -401,7 +593,7 @@ fn check_claims(
     }
     let leeway = p.leeway as f64;
     let now_f = now.as_secs() as f64;
-    let exp = number(c.exp, "exp")?.ok_or(JwtError::MissingClaim { claim: "exp" })?;
+    let exp = number(take(&mut c.exp), "exp")?.ok_or(JwtError::MissingClaim { claim: "exp" })?;
     if now_f >= exp + leeway {
         return Err(JwtError::Expired {
             exp,
@@ -409,10 +601,10 @@ fn check_claims(
             leeway: p.leeway,
         });
     }
-    if number(c.nbf, "nbf")?.is_some_and(|nbf| nbf > now_f + leeway) {
+    if number(take(&mut c.nbf), "nbf")?.is_some_and(|nbf| nbf > now_f + leeway) {
         return Err(JwtError::NotYetValid);
     }
-    let iat = number(c.iat, "iat")?;
+    let iat = number(take(&mut c.iat), "iat")?;
     if iat.is_some_and(|iat| iat > now_f + leeway) {
         return Err(JwtError::IssuedAtRejected);
     }
@@ -435,10 +627,12 @@ fn check_claims(
             break;
         }
     }
-    let audience = if !c.aud.is_present() && !p.client_id_audiences.is_empty() {
+    // The audience values, then (below) the scopes.
+    let mut texts = Vec::with_capacity(4);
+    if !c.aud.is_present() && !p.client_id_audiences.is_empty() {
         // Cognito: no `aud`; bound by client id and `token_use` instead (explicitly
         // configured, see Policy::audience_from_client_id).
-        let token_use = text_claim(c.token_use, "token_use", base)?;
+        let token_use = text_claim(take(&mut c.token_use), "token_use", base)?;
         let access = token_use.as_ref().is_some_and(|t| t.get(base) == "access");
         let known = client_id
             .as_ref()
@@ -446,19 +640,18 @@ fn check_claims(
         if !(access && known) {
             return Err(JwtError::AudienceMismatch);
         }
-        Vec::new()
     } else {
-        let audience = audience(c.aud, base)?;
-        if !audience
+        audience(take(&mut c.aud), base, &mut texts)?;
+        if !texts
             .iter()
             .any(|a| p.audiences.iter().any(|x| x == a.get(base)))
         {
             return Err(JwtError::AudienceMismatch);
         }
-        audience
-    };
-    let subject = text_claim(c.sub, "sub", base)?;
-    let token_id = text_claim(c.jti, "jti", base)?;
+    }
+    let audiences = texts.len();
+    let subject = text_claim(take(&mut c.sub), "sub", base)?;
+    let token_id = text_claim(take(&mut c.jti), "jti", base)?;
     for claim in &p.required_claims {
         let present = match *claim {
             "sub" => subject.is_some(),
@@ -471,22 +664,21 @@ fn check_claims(
             return Err(JwtError::MissingClaim { claim });
         }
     }
-    let mut granted = Vec::new();
     // `scope` is a string (RFC 9068 §2.2.3); `scp` a string or an array (Entra, Okta).
-    if let Some(s) = c
-        .scope
+    if let Some(s) = take(&mut c.scope)
         .get()
         .map_err(|()| JwtError::InvalidClaim { claim: "scope" })?
     {
-        add_scopes(&s, base, &mut granted);
+        add_scopes(&s, base, &mut texts, audiences);
     }
-    match c
-        .scp
+    match take(&mut c.scp)
         .get()
         .map_err(|()| JwtError::InvalidClaim { claim: "scp" })?
     {
-        Some(OneOrMany::One(s)) => add_scopes(&s, base, &mut granted),
-        Some(OneOrMany::Many(list)) => list.iter().for_each(|s| add_scopes(s, base, &mut granted)),
+        Some(OneOrMany::One(s)) => add_scopes(&s, base, &mut texts, audiences),
+        Some(OneOrMany::Many(list)) => list
+            .iter()
+            .for_each(|s| add_scopes(s, base, &mut texts, audiences)),
         None => {}
     }
     Ok(AuthContext {
@@ -494,23 +686,26 @@ fn check_claims(
         subject,
         client_id,
         token_id,
-        scopes: granted,
-        audience,
-        exp,
         key_id: None,
+        texts,
+        audiences,
+        exp,
         algorithm: None,
         payload: Vec::new(),
+        claims: 0..base.len(),
     })
 }
 
 /// Reads the configured extra scope claims (only for policies that name some).
 fn add_scope_claims(
     claims: &[ScopeClaim],
+    json: &str,
     payload: &[u8],
-    scopes: &mut Vec<Text>,
+    texts: &mut Vec<Text>,
+    from: usize,
 ) -> Result<(), JwtError> {
     let value: Value =
-        serde_json::from_slice(payload).map_err(|_| JwtError::Malformed(Malformed::Payload))?;
+        serde_json::from_str(json).map_err(|_| JwtError::Malformed(Malformed::Payload))?;
     for claim in claims {
         let mut v = Some(&value);
         for step in claim.path() {
@@ -521,8 +716,9 @@ fn add_scope_claims(
         };
         let mut add = |s: &str| {
             for t in s.split(' ').filter(|t| !t.is_empty()) {
+                let scopes = texts.get(from..).unwrap_or_default();
                 if !scopes.iter().any(|o| o.get(payload) == t) {
-                    scopes.push(Text::Owned(t.into()));
+                    texts.push(Text::Owned(t.into()));
                 }
             }
         };
@@ -544,15 +740,19 @@ fn add_scope_claims(
 const MAX_SCOPE_ITEMS: usize = 256;
 
 /// `aud`: a string or a non-empty array of strings (RFC 7519 §4.1.3); absent is an error.
-fn audience(field: Field<OneOrMany<'_>>, base: &[u8]) -> Result<Vec<Text>, JwtError> {
+fn audience(field: Field<OneOrMany<'_>>, base: &[u8], out: &mut Vec<Text>) -> Result<(), JwtError> {
     let bad = JwtError::InvalidClaim { claim: "aud" };
     if !field.is_present() {
         return Err(JwtError::AudienceMismatch);
     }
     match field.get().map_err(|()| bad.clone())? {
-        Some(OneOrMany::One(s)) => Ok(vec![Text::of(&s, base)]),
+        Some(OneOrMany::One(s)) => {
+            out.push(Text::of(&s, base));
+            Ok(())
+        }
         Some(OneOrMany::Many(list)) if !list.is_empty() => {
-            Ok(list.iter().map(|s| Text::of(s, base)).collect())
+            out.extend(list.iter().map(|s| Text::of(s, base)));
+            Ok(())
         }
         _ => Err(bad),
     }
@@ -576,9 +776,12 @@ pub(crate) fn check_introspected(
     if active.active.get() != "true" {
         return Err(JwtError::Inactive);
     }
-    let claims: Claims<'_> =
-        serde_json::from_slice(payload).map_err(|_| JwtError::Malformed(Malformed::Payload))?;
-    let mut ctx = check_claims(p, claims, now, payload)?;
+    let json = std::str::from_utf8(payload).map_err(|_| JwtError::Malformed(Malformed::Payload))?;
+    let mut claims = Claims::default();
+    claims
+        .read(json)
+        .map_err(|_| JwtError::Malformed(Malformed::Payload))?;
+    let mut ctx = check_claims(p, &mut claims, now, payload)?;
     // Spans are offsets into the payload, so they hold for the context's own copy.
     ctx.payload = payload.to_vec();
     Ok(ctx)
