@@ -15,9 +15,9 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use mcp_oauth_jwt::crypto::{AwsLcRs, Ring};
 use mcp_oauth_jwt::{
-    Algorithm, CryptoProvider, FetchError, FetchOutcome, IntrospectionAuth, JwksCache, JwksConfig,
-    JwtError, KeyError, KeySet, KeySetLimits, Lookup, Malformed, Policy, TokenCache, UnixTime,
-    Validator, introspection_request, parse_introspection,
+    Algorithm, Cached, CryptoProvider, FetchError, FetchOutcome, IntrospectionAuth, JwksCache,
+    JwksConfig, JwtError, KeyError, KeySet, KeySetLimits, Lookup, Malformed, Policy, TokenCache,
+    TokenKey, UnixTime, Validator, introspection_request, parse_introspection,
 };
 use mcp_oauth_prm::BearerError;
 use mcp_oauth_resource::ResourceUri;
@@ -706,6 +706,32 @@ fn token_cache_hits_recheck_expiry_and_key_presence() {
             .is_err()
     );
     assert_eq!(cache.len(), 2);
+    // The read-only half (for a cache behind a read lock): keyed by the token's hash,
+    // it reports live, stale (expired, or key gone) or absent, and changes nothing.
+    let key = TokenKey::of(&tokens[2]);
+    assert!(matches!(
+        cache.check(&key, 60, UnixTime(N), |kid| kid == Some("rs1")),
+        Cached::Live(_)
+    ));
+    assert!(matches!(
+        cache.check(&key, 60, UnixTime(N + 660), |_| true),
+        Cached::Stale
+    ));
+    assert!(matches!(
+        cache.check(&key, 60, UnixTime(N), |_| false),
+        Cached::Stale
+    ));
+    assert!(matches!(
+        cache.check(&TokenKey::of(&bad), 60, UnixTime(N), |_| true),
+        Cached::Absent
+    ));
+    assert_eq!(cache.len(), 2);
+    cache.remove(&key);
+    assert!(matches!(
+        cache.check(&key, 60, UnixTime(N), |_| true),
+        Cached::Absent
+    ));
+    assert_eq!(cache.len(), 1);
 }
 
 // ------------------------------------------------------------------ introspection

@@ -24,7 +24,7 @@ pub use jwk::{Key, KeySet, KeySetLimits};
 pub use jwks_cache::{FetchError, FetchOutcome, JwksCache, JwksConfig, Lookup};
 pub use policy::{ClientIdClaim, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Policy, ScopeClaim};
 pub use token::{AuthContext, Validator};
-pub use token_cache::TokenCache;
+pub use token_cache::{Cached, TokenCache, TokenKey};
 
 pub use mcp_oauth_common::UnixTime;
 

@@ -13,6 +13,36 @@ use crate::{AuthContext, JwtError, KeySet, Validator};
 /// The SHA-256 of a token: the cache key. The token itself is never stored.
 type TokenHash = [u8; 32];
 
+/// A token's cache key (its SHA-256). Computing it is most of the cost of a hit, so a
+/// caller that shares the cache behind a lock computes it before taking the lock.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenKey(TokenHash);
+
+impl TokenKey {
+    /// The key of `token`.
+    pub fn of(token: &str) -> TokenKey {
+        TokenKey(Sha256::digest(token.as_bytes()).into())
+    }
+}
+
+impl core::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("TokenKey(..)")
+    }
+}
+
+/// What a read-only look at the cache found ([`TokenCache::check`]).
+#[derive(Debug, Clone)]
+pub enum Cached {
+    /// A context live at `now` whose key is still present.
+    Live(Arc<AuthContext>),
+    /// An entry that expired or whose key left the set: remove it
+    /// ([`TokenCache::remove`]) and validate the token in full.
+    Stale,
+    /// No entry.
+    Absent,
+}
+
 /// The key is already a uniform hash: use its first eight bytes as the table hash.
 #[derive(Default)]
 struct PrefixHasher(u64);
@@ -70,8 +100,28 @@ impl TokenCache {
         self.map.is_empty()
     }
 
-    fn hash(token: &str) -> TokenHash {
-        Sha256::digest(token.as_bytes()).into()
+    /// The read-only half of [`TokenCache::lookup`] (`&self`, so the cache can sit
+    /// behind a read lock): the context for `key` when it is live at `now` (with
+    /// `leeway_secs`) and `key_still_present` confirms the `kid` that verified it.
+    pub fn check(
+        &self,
+        key: &TokenKey,
+        leeway_secs: u64,
+        now: UnixTime,
+        key_still_present: impl FnOnce(Option<&str>) -> bool,
+    ) -> Cached {
+        match self.map.get(&key.0) {
+            None => Cached::Absent,
+            Some(e) if e.ctx.is_live(now, leeway_secs) && key_still_present(e.ctx.key_id()) => {
+                Cached::Live(e.ctx.clone())
+            }
+            Some(_) => Cached::Stale,
+        }
+    }
+
+    /// Drops the entry for `key`.
+    pub fn remove(&mut self, key: &TokenKey) {
+        self.map.remove(&key.0);
     }
 
     /// A cached, still-valid context for `token`, or `None` (expired entries, and entries
@@ -101,20 +151,26 @@ impl TokenCache {
         now: UnixTime,
         key_still_present: impl FnOnce(Option<&str>) -> bool,
     ) -> Option<Arc<AuthContext>> {
-        let h = Self::hash(token);
-        let entry = self.map.get(&h)?;
-        let alive = entry.ctx.is_live(now, leeway_secs) && key_still_present(entry.ctx.key_id());
-        if alive {
-            Some(entry.ctx.clone())
-        } else {
-            self.map.remove(&h);
-            None
+        let key = TokenKey::of(token);
+        match self.check(&key, leeway_secs, now, key_still_present) {
+            Cached::Live(ctx) => Some(ctx),
+            Cached::Stale => {
+                self.remove(&key);
+                None
+            }
+            Cached::Absent => None,
         }
     }
 
     /// Caches a context for `token`.
     pub fn insert(&mut self, token: &str, ctx: Arc<AuthContext>) {
-        let h = Self::hash(token);
+        self.insert_key(TokenKey::of(token), ctx);
+    }
+
+    /// Caches a context under a key computed with [`TokenKey::of`]. Only contexts from a
+    /// full validation of that very token belong here.
+    pub fn insert_key(&mut self, key: TokenKey, ctx: Arc<AuthContext>) {
+        let h = key.0;
         if self.map.insert(h, Entry { ctx }).is_none() {
             self.order.push_back(h);
         }

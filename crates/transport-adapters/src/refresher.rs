@@ -1,7 +1,7 @@
 //! The task that drives a [`JwksCache`] over a [`Fetcher`], so key rotation needs no
 //! restart.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 #[cfg(feature = "client")]
 use std::time::Duration;
 
@@ -23,10 +23,11 @@ use crate::server::audit;
 #[cfg(feature = "client")]
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
-/// A [`JwksCache`] shared by the request path and its refresher.
+/// A [`JwksCache`] shared by the request path and its refresher. Requests whose `kid` is
+/// known only take a read lock, so they never wait for one another.
 #[derive(Debug)]
 pub struct CachedKeys {
-    cache: Mutex<JwksCache>,
+    cache: RwLock<JwksCache>,
     wake: Notify,
     /// Counts finished fetches (success or failure), for requests waiting on a key.
     fetched: tokio::sync::watch::Sender<u64>,
@@ -36,21 +37,30 @@ impl CachedKeys {
     /// Shares `cache`.
     pub fn new(cache: JwksCache) -> Arc<Self> {
         Arc::new(CachedKeys {
-            cache: Mutex::new(cache),
+            cache: RwLock::new(cache),
             wake: Notify::new(),
             fetched: tokio::sync::watch::Sender::new(0),
         })
     }
 
-    /// Runs `f` on the cache.
+    /// Runs `f` on the cache (under the write lock).
     pub fn with<T>(&self, f: impl FnOnce(&mut JwksCache) -> T) -> Option<T> {
-        self.cache.lock().ok().map(|mut c| f(&mut c))
+        self.cache.write().ok().map(|mut c| f(&mut c))
     }
 }
 
 impl KeySource for CachedKeys {
     fn keys(&self, kid: Option<&str>, now: UnixTime) -> Option<Arc<KeySet>> {
-        let mut cache = self.cache.lock().ok()?;
+        // The common case, a known kid in a fresh set, changes nothing: a read lock.
+        if let Some(keys) = self.cache.read().ok()?.keys(now)
+            && match kid {
+                Some(k) => keys.contains_kid(k),
+                None => !keys.keys().is_empty(),
+            }
+        {
+            return Some(keys);
+        }
+        let mut cache = self.cache.write().ok()?;
         match cache.lookup(kid, now) {
             Lookup::Found(keys) => Some(keys),
             // Unknown kid: the lookup asked for a refresh; wake the refresher, and verify
@@ -71,7 +81,7 @@ impl KeySource for CachedKeys {
         kid: Option<&str>,
         now: UnixTime,
     ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>> {
-        let cache = self.cache.lock().ok()?;
+        let cache = self.cache.read().ok()?;
         // Fetched in the meantime: validate again at once.
         if let (Some(k), Some(keys)) = (kid, cache.keys(now))
             && keys.contains_kid(k)

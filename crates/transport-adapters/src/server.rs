@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -22,7 +22,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_guard::{AuditEvent, Denied, Guard, GuardConfig, Principal, RejectReason};
-use mcp_oauth_jwt::{AuthContext, JwtError, KeySet, TokenCache, Validator};
+use mcp_oauth_jwt::{AuthContext, Cached, JwtError, KeySet, TokenCache, TokenKey, Validator};
 use mcp_oauth_prm::{BearerChallenge, BearerError, PrmEndpoint};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -109,48 +109,157 @@ impl OperationScopes {
 
     /// The scopes a JSON-RPC message (or batch) needs, in first-seen order; `None` when
     /// the body is not a JSON-RPC message or batch.
-    fn required(&self, body: &[u8]) -> Option<Vec<String>> {
+    pub(crate) fn required(&self, body: &[u8]) -> Option<Vec<&str>> {
         #[derive(serde::Deserialize)]
         struct Msg<'a> {
             #[serde(default, borrow)]
             method: Option<std::borrow::Cow<'a, str>>,
             #[serde(default, borrow)]
-            params: Option<&'a serde_json::value::RawValue>,
+            params: ToolName<'a>,
         }
-        #[derive(serde::Deserialize)]
-        struct Params<'a> {
-            #[serde(default, borrow)]
-            name: Option<std::borrow::Cow<'a, str>>,
-        }
-        let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
-        let messages: Vec<Msg<'_>> = match first {
-            b'[' => serde_json::from_slice(body).ok()?,
-            b'{' => vec![serde_json::from_slice(body).ok()?],
-            _ => return None,
-        };
-        let mut out: Vec<String> = Vec::new();
-        let mut add = |scopes: Option<&Vec<String>>| {
+        fn add<'s>(out: &mut Vec<&'s str>, scopes: Option<&'s Vec<String>>) {
             for s in scopes.into_iter().flatten() {
-                if !out.contains(s) {
-                    out.push(s.clone());
+                if !out.contains(&s.as_str()) {
+                    out.push(s);
                 }
             }
-        };
-        for m in &messages {
+        }
+        let mut out: Vec<&str> = Vec::new();
+        let mut visit = |m: &Msg<'_>| {
             let Some(method) = m.method.as_deref() else {
-                continue;
+                return;
             };
-            add(self.methods.get(method));
+            add(&mut out, self.methods.get(method));
             if method == "tools/call" {
-                let tool = m
-                    .params
-                    .filter(|p| p.get().starts_with('{'))
-                    .and_then(|p| serde_json::from_str::<Params<'_>>(p.get()).ok())
-                    .and_then(|p| p.name);
-                add(tool.and_then(|t| self.tools.get(t.as_ref())));
+                let tool = m.params.0.as_deref();
+                add(&mut out, tool.and_then(|t| self.tools.get(t)));
             }
+        };
+        // One message (the usual case) is read without a list around it.
+        match body.iter().find(|b| !b.is_ascii_whitespace())? {
+            b'[' => serde_json::from_slice::<Vec<Msg<'_>>>(body)
+                .ok()?
+                .iter()
+                .for_each(&mut visit),
+            b'{' => visit(&serde_json::from_slice(body).ok()?),
+            _ => return None,
         }
         Some(out)
+    }
+}
+
+/// `params.name` of a JSON-RPC message, read in the same pass as the message: the
+/// string when `params` is an object with a string `name`, else nothing (any other shape
+/// of `params` is the inner service's to judge). A repeated `name` fails the message.
+#[derive(Default)]
+struct ToolName<'a>(Option<std::borrow::Cow<'a, str>>);
+
+/// Accepts any JSON value; keeps it when it is a string.
+struct AnyString<'a>(Option<std::borrow::Cow<'a, str>>);
+
+/// Whether a key is `name`, without allocating.
+struct IsName(bool);
+
+mod tool_name {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    use super::{AnyString, IsName, ToolName};
+
+    macro_rules! nothing_for_scalars {
+        ($v:expr) => {
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok($v)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok($v)
+            }
+        };
+    }
+
+    impl<'de> de::Deserialize<'de> for IsName {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = IsName;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a member name")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<IsName, E> {
+                    Ok(IsName(v == "name"))
+                }
+            }
+            d.deserialize_identifier(V)
+        }
+    }
+
+    impl<'de: 'a, 'a> de::Deserialize<'de> for AnyString<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = AnyString<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a JSON value")
+                }
+                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                    Ok(AnyString(Some(Cow::Borrowed(v))))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                    Ok(AnyString(Some(Cow::Owned(v.to_owned()))))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(AnyString(None))
+                }
+                nothing_for_scalars!(AnyString(None));
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    impl<'de: 'a, 'a> de::Deserialize<'de> for ToolName<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = ToolName<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("JSON-RPC params")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                    let mut name: Option<AnyString<'de>> = None;
+                    while let Some(IsName(is_name)) = map.next_key()? {
+                        if !is_name {
+                            map.next_value::<IgnoredAny>()?;
+                        } else if name.is_some() {
+                            return Err(de::Error::duplicate_field("name"));
+                        } else {
+                            name = Some(map.next_value()?);
+                        }
+                    }
+                    Ok(ToolName(name.and_then(|n| n.0)))
+                }
+                fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                    Ok(ToolName(None))
+                }
+                nothing_for_scalars!(ToolName(None));
+            }
+            d.deserialize_any(V)
+        }
     }
 }
 
@@ -168,7 +277,7 @@ pub struct ProtectedResource {
     operations: OperationScopes,
     max_body: usize,
     key_wait: Duration,
-    token_cache: Option<Mutex<TokenCache>>,
+    token_cache: Option<RwLock<TokenCache>>,
     clock: Clock,
     guard: Option<Mutex<Guard>>,
     monotonic: Arc<dyn Fn() -> Duration + Send + Sync>,
@@ -259,7 +368,7 @@ impl ProtectedResource {
 
     /// Cache validated tokens (at most `capacity`), so a reused token costs a hash.
     pub fn token_cache(mut self, capacity: usize) -> Self {
-        self.token_cache = Some(Mutex::new(TokenCache::new(capacity)));
+        self.token_cache = Some(RwLock::new(TokenCache::new(capacity)));
         self
     }
 
@@ -309,25 +418,45 @@ impl ProtectedResource {
     fn validate(&self, token: &str, now: UnixTime) -> Result<Arc<AuthContext>, JwtError> {
         let policy = self.validator.policy();
         if let Some(cache) = &self.token_cache {
-            let mut cache = cache.lock().map_err(|_| JwtError::KeysUnavailable)?;
-            // A hit costs a hash and a lookup: no parsing; the keys are consulted for the
-            // cached kid only, so a rotated-out key stops authenticating at once.
-            let hit = cache.lookup(token, policy.leeway_secs(), now, |kid| match kid {
-                Some(k) => self
-                    .keys
-                    .keys(Some(k), now)
-                    .is_some_and(|ks| ks.contains_kid(k)),
-                None => self.keys.keys(None, now).is_some(),
-            });
-            if let Some(ctx) = hit {
-                ctx.require_scopes(policy.required_scopes())?;
-                return Ok(ctx);
+            // A hit costs a hash (taken before the lock) and a lookup under a read lock,
+            // so concurrent requests never wait for one another; no parsing. The keys are
+            // consulted for the cached kid only, so a rotated-out key stops
+            // authenticating at once.
+            let key = TokenKey::of(token);
+            let cached = cache.read().map_err(|_| JwtError::KeysUnavailable)?.check(
+                &key,
+                policy.leeway_secs(),
+                now,
+                |kid| match kid {
+                    Some(k) => self
+                        .keys
+                        .keys(Some(k), now)
+                        .is_some_and(|ks| ks.contains_kid(k)),
+                    None => self.keys.keys(None, now).is_some(),
+                },
+            );
+            match cached {
+                Cached::Live(ctx) => {
+                    ctx.require_scopes(policy.required_scopes())?;
+                    return Ok(ctx);
+                }
+                Cached::Stale => {
+                    if let Ok(mut c) = cache.write() {
+                        c.remove(&key);
+                    }
+                }
+                Cached::Absent => {}
             }
             let keys = self
                 .keys
                 .keys(token_kid(token).as_deref(), now)
                 .ok_or(JwtError::KeysUnavailable)?;
-            return cache.validate::<&str>(&self.validator, token, &keys, now, &[]);
+            let ctx = Arc::new(self.validator.verify(token, &keys, now)?);
+            if let Ok(mut c) = cache.write() {
+                c.insert_key(key, ctx.clone());
+            }
+            ctx.require_scopes(policy.required_scopes())?;
+            return Ok(ctx);
         }
         let keys = self
             .keys
@@ -390,19 +519,19 @@ fn credentials(req_headers: &http::HeaderMap) -> Credentials<'_> {
     if values.next().is_some() {
         return Credentials::Malformed;
     }
-    let Ok(text) = value.to_str() else {
+    // UTF-8 is enough here (a quick check); a token that fails to validate has its
+    // syntax checked in full (`is_b64token`).
+    let Ok(text) = std::str::from_utf8(value.as_bytes()) else {
         return Credentials::Malformed;
     };
     match text.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
             let token = token.trim_start_matches(' ');
-            let b64token = |b: u8| {
-                b.is_ascii_alphanumeric()
-                    || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
-            };
-            if token.is_empty() || !token.bytes().all(b64token) {
+            if token.is_empty() {
                 Credentials::Malformed
             } else {
+                // Its syntax is checked when it fails to validate (`is_b64token`): a token
+                // that validates, or is in the token cache, is made of base64url and dots.
                 Credentials::Bearer(token)
             }
         }
@@ -411,6 +540,14 @@ fn credentials(req_headers: &http::HeaderMap) -> Credentials<'_> {
         None if text.eq_ignore_ascii_case("bearer") => Credentials::Malformed,
         None => Credentials::None,
     }
+}
+
+/// RFC 6750 §2.1 `b64token` syntax.
+fn is_b64token(token: &str) -> bool {
+    !token.is_empty()
+        && token.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+        })
 }
 
 /// Whether the query string carries `access_token` (MCP: tokens never in the URI).
@@ -609,34 +746,38 @@ where
             "access tokens are accepted in the Authorization header only",
         ));
     }
+    let malformed = || {
+        shared.reject(
+            RejectReason::InvalidRequest,
+            addr,
+            "malformed Authorization header",
+        );
+        shared.guard_failure(addr);
+        shared.challenge(
+            Some(BearerError::InvalidRequest),
+            None,
+            "malformed Authorization header",
+        )
+    };
     let token = match credentials(req.headers()) {
         Credentials::None => {
             shared.reject(RejectReason::NoToken, addr, "no bearer credentials");
             return Err(shared.challenge(None, None, ""));
         }
-        Credentials::Malformed => {
-            shared.reject(
-                RejectReason::InvalidRequest,
-                addr,
-                "malformed Authorization header",
-            );
-            shared.guard_failure(addr);
-            return Err(shared.challenge(
-                Some(BearerError::InvalidRequest),
-                None,
-                "malformed Authorization header",
-            ));
-        }
-        Credentials::Bearer(t) => t.to_owned(),
+        Credentials::Malformed => return Err(malformed()),
+        Credentials::Bearer(t) => t,
     };
     let now = (shared.clock)();
-    let mut result = shared.validate(&token, now);
+    let mut result = shared.validate(token, now);
+    if result.is_err() && !is_b64token(token) {
+        return Err(malformed());
+    }
     if matches!(result, Err(JwtError::KeyNotFound))
-        && let Some(arrival) = shared.keys.key_arrival(token_kid(&token).as_deref(), now)
+        && let Some(arrival) = shared.keys.key_arrival(token_kid(token).as_deref(), now)
     {
         // A key rotated in: wait (bounded) for the fetch it started, then try once more.
         let _ = tokio::time::timeout(shared.key_wait, arrival).await;
-        result = shared.validate(&token, (shared.clock)());
+        result = shared.validate(token, (shared.clock)());
     }
     let ctx = match result {
         Ok(ctx) => ctx,
