@@ -625,6 +625,29 @@ fn jwks_cache_bounds_and_failures() {
         c.handle_error(UnixTime(N + 36)),
         FetchOutcome::Failed(FetchError::Transport)
     );
+    // An unknown kid is worth waiting for only while a fetch is under way or may start:
+    // not during a backoff after failures.
+    let mut c = cache(JwksConfig::default());
+    drive(&mut c, UnixTime(N), &mut |_| {
+        (StatusCode::OK, HeaderMap::new(), body.clone())
+    });
+    assert!(!c.fetch_expected(UnixTime(N + 1)));
+    c.lookup(Some("new"), UnixTime(N + 1));
+    assert!(c.fetch_expected(UnixTime(N + 1)), "wanted, no backoff");
+    assert!(c.poll_request(UnixTime(N + 1)).is_some());
+    assert!(c.fetch_expected(UnixTime(N + 2)), "in flight");
+    c.handle_error(UnixTime(N + 2));
+    assert!(c.fetch_pending(), "a failed fetch is retried");
+    assert_eq!(
+        c.poll_timeout(),
+        Some(UnixTime(N + 7)),
+        "after a 5 s backoff"
+    );
+    assert!(
+        !c.fetch_expected(UnixTime(N + 3)),
+        "backing off: nothing to wait for"
+    );
+    assert!(c.fetch_expected(UnixTime(N + 7)), "the retry may start");
     // A 304 before any keys is not a success.
     let mut c = cache(JwksConfig::default());
     let out = drive(&mut c, UnixTime(N), &mut |_| {

@@ -190,6 +190,17 @@ impl JwksCache {
         self.wanted || self.in_flight_since.is_some()
     }
 
+    /// Whether a fetch is under way or may start at `now`: in flight, or wanted with no
+    /// backoff running. A request for an unknown `kid` is worth holding for a fetch only
+    /// then; during a backoff (the endpoint failing) it would wait for nothing.
+    pub fn fetch_expected(&self, now: UnixTime) -> bool {
+        let in_flight = self
+            .in_flight_since
+            .is_some_and(|since| now.since(since) < self.config.request_timeout);
+        let may_start = self.wanted && self.retry_at.is_none_or(|t| now >= t);
+        in_flight || may_start
+    }
+
     /// The fetch to perform now, if any: at most one in flight, none before a backoff
     /// ends. The request carries `If-None-Match` when an `ETag` is known.
     pub fn poll_request(&mut self, now: UnixTime) -> Option<Request<()>> {

@@ -336,6 +336,24 @@ async fn jwks_faults_never_hang_or_fail_open() {
             "mode {bad}"
         );
     }
+    // While failures back off, a token with an unknown kid (a forgery, or a key the
+    // endpoint cannot deliver now) is refused at once: no fetch can start, so nothing is
+    // worth waiting for (a flood of forged kids must not hold requests for `key_wait`).
+    let forged = k.rs1.sign(
+        &header("RS256", "not-published"),
+        &json!({"iss": ISSUER, "aud": RESOURCE, "sub": "u", "exp": now + 600}),
+    );
+    let layer = layer_over(keys.clone());
+    let started = std::time::Instant::now();
+    assert_eq!(
+        status_through(&layer, &forged).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(500),
+        "no wait during a backoff: {took:?}"
+    );
     r.abort();
 }
 

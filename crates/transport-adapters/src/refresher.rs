@@ -88,9 +88,11 @@ impl KeySource for CachedKeys {
         {
             return Some(Box::pin(async {}));
         }
-        // A fetch is wanted or under way (the miss that started it, or one shortly
-        // before: a flood of unknown kids still costs one fetch per cooldown): wait for it.
-        if cache.fetch_pending() {
+        // A fetch is under way or about to start (the miss that started it, or one
+        // shortly before: a flood of unknown kids still costs one fetch per cooldown):
+        // wait for it. Not while a backoff runs: the endpoint is failing, and a flood of
+        // forged kids would otherwise hold every request for the whole wait.
+        if cache.fetch_expected(now) {
             let mut rx = self.fetched.subscribe();
             drop(cache);
             self.wake.notify_one();
