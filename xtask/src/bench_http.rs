@@ -3,6 +3,12 @@
 //! unprotected, protected with the verified-token cache, protected without it, protected
 //! and sent a forged token, and the TypeScript SDK reference server (bearer middleware +
 //! jose). Tokens come from oidc-provider (client credentials, audience = each server).
+//!
+//! With `taskset` available (and two or more cores) every server runs on core 0 (the Rust
+//! ones with one tokio worker, node on its one event loop) and wrk on core 1: each target
+//! gets one whole core and the load generator never competes with it. Unpinned, three
+//! busy threads on two cores made runs bimodal (the same server measured 28 or 42 µs of
+//! CPU per request from one run to the next).
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -44,8 +50,32 @@ struct Load {
     requests: u64,
 }
 
-fn wrk(url: &str, token: &str, seconds: u64, script: &std::path::Path) -> Result<Load, String> {
-    let out = Command::new("wrk")
+/// `program` pinned to `core` when pinning is on.
+fn pinned(program: impl AsRef<std::ffi::OsStr>, core: Option<&str>) -> Command {
+    match core {
+        Some(core) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", core]).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Whether targets and load generator can get a core each.
+fn can_pin() -> bool {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    cores >= 2 && Command::new("taskset").arg("--version").output().is_ok()
+}
+
+fn wrk(
+    url: &str,
+    token: &str,
+    seconds: u64,
+    script: &std::path::Path,
+    core: Option<&str>,
+) -> Result<Load, String> {
+    let out = pinned("wrk", core)
         .args(["-t1", "-c32", &format!("-d{seconds}s"), "--latency", "-s"])
         .arg(script)
         .arg(url)
@@ -98,6 +128,13 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
     let seconds = parsed.number("--seconds", 3)?;
     let rounds = parsed.number("--rounds", 3)?.max(1);
     ensure_wrk()?;
+    let pin = can_pin();
+    let (server_core, load_core) = if pin {
+        (Some("0"), Some("1"))
+    } else {
+        eprintln!("bench: taskset or a second core missing; running unpinned");
+        (None, None)
+    };
     let op_dir = install_peer("oidc-provider")?;
     let sdk_dir = install_peer("ts-sdk")?;
     let exe = build_example(true)?;
@@ -136,7 +173,10 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
         let url = format!("http://{addr}/mcp");
         let mut c = match flags {
             Some(flags) => {
-                let mut c = Command::new(&exe);
+                let mut c = pinned(&exe, server_core);
+                if pin {
+                    c.env("TOKIO_WORKER_THREADS", "1");
+                }
                 c.args([
                     "--listen",
                     &addr.to_string(),
@@ -149,7 +189,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
                 c
             }
             None => {
-                let mut c = Command::new("node");
+                let mut c = pinned("node", server_core);
                 c.arg("jwt-resource-server.mjs")
                     .current_dir(&sdk_dir)
                     .env("RS_PORT", addr.port().to_string())
@@ -215,7 +255,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
             .get(*target)
             .and_then(Value::as_str)
             .unwrap_or_default();
-        wrk(url, token, 1, &script)?;
+        wrk(url, token, 1, &script, load_core)?;
     }
     for _ in 0..rounds {
         for (i, (label, target, token)) in runs.iter().enumerate() {
@@ -223,7 +263,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
                 .get(*target)
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let load = wrk(url, token, seconds, &script)?;
+            let load = wrk(url, token, seconds, &script, load_core)?;
             let expect_errors = *label == "invalid";
             if !expect_errors && load.non_2xx > 0 {
                 return Err(format!(
@@ -272,8 +312,13 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
         println!("{}", Value::Object(result));
     } else {
         let get = |k: &str| result.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+        let placement = if pin {
+            "each server on core 0 (one tokio worker), wrk on core 1"
+        } else {
+            "unpinned, 2 cores shared with wrk"
+        };
         println!(
-            "bench http ({rounds} interleaved rounds of {seconds} s, wrk -t1 -c32, loopback, 2 cores shared with wrk; medians):"
+            "bench http ({rounds} interleaved rounds of {seconds} s, wrk -t1 -c32, loopback, {placement}; medians):"
         );
         for l in lines {
             println!("{l}");

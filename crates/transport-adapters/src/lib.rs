@@ -20,7 +20,7 @@ pub use refresher::CachedKeys;
 pub use refresher::spawn_jwks_refresher;
 #[cfg(feature = "server")]
 pub use server::{
-    Bearer, BearerLayer, BoxBody, BoxError, ClientAddr, KeySource, OperationScopes,
+    Bearer, BearerLayer, BoxBody, BoxError, ClientAddr, EitherBody, KeySource, OperationScopes,
     ProtectedResource, StaticKeys,
 };
 

@@ -77,9 +77,11 @@ fn layer_over(keys: Arc<CachedKeys>) -> crate::BearerLayer {
 
 /// One POST with `token` through `layer` to a service that answers 200: the status.
 async fn status_through(layer: &crate::BearerLayer, token: &str) -> StatusCode {
-    let svc = layer.layer(service_fn(|_: Request<crate::BoxBody>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    }));
+    let svc = layer.layer(service_fn(
+        |_: Request<crate::EitherBody<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        },
+    ));
     let req = Request::post("https://mcp.example.com/mcp")
         .header("authorization", format!("Bearer {token}"))
         .body(Full::new(Bytes::new()))
@@ -407,7 +409,9 @@ async fn key_rotation_under_load_rejects_nothing_wrongly() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    async fn ok(_: Request<crate::BoxBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+    async fn ok(
+        _: Request<crate::EitherBody<Full<Bytes>>>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
         Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
     }
     let svc = layer.layer(service_fn(ok));

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_guard::{AuditEvent, Denied, Guard, GuardConfig, Principal, RejectReason};
 use mcp_oauth_jwt::{AuthContext, Cached, JwtError, KeySet, TokenCache, TokenKey, Validator};
@@ -29,8 +29,14 @@ use tower_service::Service;
 
 /// Errors a body may carry through the layer.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-/// The body type the layer hands to the inner service and returns.
+/// A boxed body (for services that want one type whatever the layer passes on).
 pub type BoxBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The bodies the layer passes on, with no boxing: to the inner service, the client's own
+/// body (`Left`) or the bytes the layer read to check per-operation scopes (`Right`); to the
+/// client, the inner service's response body (`Left`) or the layer's own answer (`Right`:
+/// metadata, challenges, 413, 429).
+pub type EitherBody<B> = Either<B, Full<Bytes>>;
 
 /// Default cap on a JSON-RPC body read for the per-operation scope check.
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
@@ -390,7 +396,7 @@ impl ProtectedResource {
         error: Option<BearerError>,
         scope: Option<String>,
         description: &str,
-    ) -> Response<BoxBody> {
+    ) -> Response<Full<Bytes>> {
         let mut c = BearerChallenge::new().resource_metadata(self.prm.metadata_url());
         if let Some(s) = scope.or_else(|| self.challenge_scope.clone()) {
             c = c.scope(s);
@@ -486,19 +492,15 @@ fn token_kid(token: &str) -> Option<String> {
     h.kid.map(std::borrow::Cow::into_owned)
 }
 
-fn empty() -> BoxBody {
+fn empty() -> Full<Bytes> {
     Full::new(Bytes::new())
-        .map_err(|never| match never {})
-        .boxed_unsync()
 }
 
-fn full(bytes: Bytes) -> BoxBody {
+fn full(bytes: Bytes) -> Full<Bytes> {
     Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync()
 }
 
-fn status(code: StatusCode) -> Response<BoxBody> {
+fn status(code: StatusCode) -> Response<Full<Bytes>> {
     let mut r = Response::new(empty());
     *r.status_mut() = code;
     r
@@ -575,8 +577,6 @@ impl<S> Layer<S> for BearerLayer {
     }
 }
 
-type InnerFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
-
 /// The service [`BearerLayer`] produces.
 #[derive(Debug, Clone)]
 pub struct Bearer<S> {
@@ -586,7 +586,7 @@ pub struct Bearer<S> {
 
 impl<S, B, ResBody> Service<Request<B>> for Bearer<S>
 where
-    S: Service<Request<BoxBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S: Service<Request<EitherBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
@@ -594,7 +594,7 @@ where
     ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
-    type Response = Response<BoxBody>;
+    type Response = Response<EitherBody<ResBody>>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -609,14 +609,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             match authorize(&shared, req).await {
-                Ok(req) => {
-                    // Boxed before awaiting: holding `S::Future` itself across the await
-                    // trips rustc's higher-ranked `Send` inference (rust-lang/rust#64552).
-                    let fut: InnerFuture<ResBody, S::Error> = Box::pin(inner.call(req));
-                    fut.await
-                        .map(|resp| resp.map(|b| b.map_err(Into::into).boxed_unsync()))
-                }
-                Err(resp) => Ok(resp),
+                Ok(req) => inner.call(req).await.map(|resp| resp.map(Either::Left)),
+                Err(resp) => Ok(resp.map(Either::Right)),
             }
         })
     }
@@ -658,7 +652,7 @@ fn principal(ctx: &AuthContext) -> Principal {
     }
 }
 
-fn too_many(denied: Denied) -> Response<BoxBody> {
+fn too_many(denied: Denied) -> Response<Full<Bytes>> {
     let mut r = status(StatusCode::TOO_MANY_REQUESTS);
     if let Ok(v) = HeaderValue::from_str(&denied.retry_after_secs().to_string()) {
         r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -723,7 +717,7 @@ impl ProtectedResource {
 async fn authorize<B>(
     shared: &ProtectedResource,
     req: Request<B>,
-) -> Result<Request<BoxBody>, Response<BoxBody>>
+) -> Result<Request<EitherBody<B>>, Response<Full<Bytes>>>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -801,7 +795,7 @@ where
     shared.guard_after(addr, &ctx).map_err(too_many)?;
     let (parts, body) = req.into_parts();
     let body = if shared.operations.is_empty() || parts.method != Method::POST {
-        body.map_err(Into::into).boxed_unsync()
+        Either::Left(body)
     } else {
         if parts
             .headers
@@ -836,7 +830,7 @@ where
                 "the access token lacks a scope this operation needs",
             ));
         }
-        full(bytes)
+        Either::Right(full(bytes))
     };
     if tracing::enabled!(target: "mcp_oauth::audit", tracing::Level::DEBUG) {
         audit(&AuditEvent::Accepted {

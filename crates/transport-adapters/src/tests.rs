@@ -17,7 +17,7 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 
 use crate::CachedKeys;
 use crate::server::{
-    BearerLayer, BoxBody, KeySource, OperationScopes, ProtectedResource, StaticKeys,
+    BearerLayer, EitherBody, KeySource, OperationScopes, ProtectedResource, StaticKeys,
 };
 
 const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
@@ -54,7 +54,7 @@ fn trusted() -> Arc<dyn KeySource> {
 }
 
 /// The inner MCP service: answers 200 with the authenticated subject and scopes.
-async fn inner(req: Request<BoxBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn inner(req: Request<EitherBody<Full<Bytes>>>) -> Result<Response<Full<Bytes>>, Infallible> {
     let ctx = req.extensions().get::<Arc<AuthContext>>().cloned();
     let body = req
         .into_body()
