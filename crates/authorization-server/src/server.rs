@@ -52,6 +52,11 @@ pub struct ConsentRequest {
     pub resource: String,
     /// The requested scopes.
     pub scopes: Vec<String>,
+    /// Where the browser goes afterwards (already matched against the client's
+    /// registration). For clients that registered themselves (RFC 7591, or a client ID
+    /// metadata document) show its host: it is the only hint of who receives the code
+    /// (RFC 9700 §4.11, MCP security best practices on consent).
+    pub redirect_uri: String,
 }
 
 /// The application's answer.
@@ -587,6 +592,7 @@ impl<S: Storage> AuthorizationServer<S> {
             client_name: client.metadata.client_name.clone(),
             resource: rs.resource.as_str().to_owned(),
             scopes: scopes.clone(),
+            redirect_uri: redirect_uri.clone(),
         });
         let (subject, granted) = match decision {
             ConsentDecision::Approve { subject, scopes: g } => (

@@ -51,6 +51,12 @@ impl TokenSigner for Es256 {
 }
 
 fn server() -> AuthorizationServer<MemoryStorage> {
+    server_with(Box::new(AutoApprove {
+        subject: "alice".into(),
+    }))
+}
+
+fn server_with(consent: Box<dyn Consent>) -> AuthorizationServer<MemoryStorage> {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let kp =
@@ -61,9 +67,7 @@ fn server() -> AuthorizationServer<MemoryStorage> {
         config,
         MemoryStorage::new(),
         Box::new(Es256(kp, rng)),
-        Box::new(AutoApprove {
-            subject: "alice".into(),
-        }),
+        consent,
     )
 }
 
@@ -342,6 +346,36 @@ fn expired_code_and_pkce_mismatch() {
 }
 
 /// RFC 6749 §4.1.2.1: an unregistered redirect URI is never redirected to.
+/// The consent step sees who asks, for what, and where the browser goes next (the
+/// redirect URI, already matched), so a consent page can show a self-registered
+/// client's destination; a refusal goes back as `access_denied`.
+#[test]
+fn consent_sees_the_request_and_its_destination() {
+    struct Record(std::sync::Mutex<Vec<ConsentRequest>>);
+    impl Consent for std::sync::Arc<Record> {
+        fn decide(&self, request: &ConsentRequest) -> ConsentDecision {
+            self.0.lock().unwrap().push(request.clone());
+            ConsentDecision::Deny
+        }
+    }
+    let seen = std::sync::Arc::new(Record(std::sync::Mutex::new(Vec::new())));
+    let s = server_with(Box::new(seen.clone()));
+    let mut e = Counter(0);
+    let client = register(&s, &mut e, "none");
+    let id = client["client_id"].as_str().unwrap();
+    let u = location(&s.authorize(NOW, &authorize_query(id), None, &e.bytes()));
+    assert_eq!(q(&u, "error").as_deref(), Some("access_denied"));
+    assert_eq!(q(&u, "state").as_deref(), Some("xyz"));
+    let seen = seen.0.lock().unwrap();
+    let r = seen.first().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(r.client_id, id);
+    assert_eq!(r.client_name.as_deref(), Some("test"));
+    assert_eq!(r.resource, MCP);
+    assert_eq!(r.redirect_uri, REDIRECT);
+    assert_eq!(r.scopes, ["mcp:read", "offline_access"]);
+}
+
 #[test]
 fn redirect_uri_mismatch_is_not_redirected() {
     let s = server();
