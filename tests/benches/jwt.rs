@@ -79,7 +79,6 @@ fn case<'a>(
     );
     let jwk = key.jwk();
     let jwks = json!({"keys": [jwk.clone()]});
-    let _ = keys;
 
     // Raw ring, key prepared once (ring re-validates RSA moduli per call: its floor).
     let raw_ring: Bench<'a> = match alg {

@@ -200,11 +200,17 @@ impl TokenCache {
         operation_scopes: &[S],
     ) -> Result<Arc<AuthContext>, JwtError> {
         let leeway = validator.policy().leeway_secs();
-        let ctx = match self.get(token, Some(keys), leeway, now) {
-            Some(ctx) => ctx,
-            None => {
+        // One hash per call, hit or miss.
+        let key = TokenKey::of(token);
+        let present = |kid: Option<&str>| kid.is_none_or(|k| keys.contains_kid(k));
+        let ctx = match self.check(&key, leeway, now, present) {
+            Cached::Live(ctx) => ctx,
+            stale_or_absent => {
+                if matches!(stale_or_absent, Cached::Stale) {
+                    self.remove(&key);
+                }
                 let ctx = Arc::new(validator.verify(token, keys, now)?);
-                self.insert(token, ctx.clone());
+                self.insert_key(key, ctx.clone());
                 ctx
             }
         };

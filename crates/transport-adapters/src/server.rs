@@ -121,7 +121,7 @@ impl OperationScopes {
             #[serde(default, borrow)]
             method: Option<std::borrow::Cow<'a, str>>,
             #[serde(default, borrow)]
-            params: ToolName<'a>,
+            params: tool_name::ToolName<'a>,
         }
         fn add<'s>(out: &mut Vec<&'s str>, scopes: Option<&'s Vec<String>>) {
             for s in scopes.into_iter().flatten() {
@@ -154,25 +154,23 @@ impl OperationScopes {
     }
 }
 
-/// `params.name` of a JSON-RPC message, read in the same pass as the message: the
-/// string when `params` is an object with a string `name`, else nothing (any other shape
-/// of `params` is the inner service's to judge). A repeated `name` fails the message.
-#[derive(Default)]
-struct ToolName<'a>(Option<std::borrow::Cow<'a, str>>);
-
-/// Accepts any JSON value; keeps it when it is a string.
-struct AnyString<'a>(Option<std::borrow::Cow<'a, str>>);
-
-/// Whether a key is `name`, without allocating.
-struct IsName(bool);
-
 mod tool_name {
     use std::borrow::Cow;
     use std::fmt;
 
     use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-    use super::{AnyString, IsName, ToolName};
+    /// `params.name` of a JSON-RPC message, read in the same pass as the message: the
+    /// string when `params` is an object with a string `name`, else nothing (any other shape
+    /// of `params` is the inner service's to judge). A repeated `name` fails the message.
+    #[derive(Default)]
+    pub(super) struct ToolName<'a>(pub(super) Option<Cow<'a, str>>);
+
+    /// Accepts any JSON value; keeps it when it is a string.
+    struct AnyString<'a>(Option<Cow<'a, str>>);
+
+    /// Whether a key is `name`, without allocating.
+    struct IsName(bool);
 
     macro_rules! nothing_for_scalars {
         ($v:expr) => {
