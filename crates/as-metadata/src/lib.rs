@@ -388,6 +388,8 @@ impl Validation {
     /// - `issuer` equals `expected_issuer` byte for byte (RFC 8414 §3.3);
     /// - `authorization_endpoint` and `token_endpoint` present, absolute `https` URLs
     ///   (`http` on loopback);
+    /// - `registration_endpoint`, `revocation_endpoint`, `introspection_endpoint`,
+    ///   `jwks_uri` and `userinfo_endpoint`, when present, held to the same rule;
     /// - `code_challenge_methods_supported` present and listing `S256` (MCP-AUTHZ-4);
     /// - `response_types_supported`, when present, lists `code`.
     pub fn validate(
@@ -430,6 +432,21 @@ impl Validation {
                 .ok_or(AsMetadataError::MissingEndpoint { name })?;
             ResourceUri::parse(url)
                 .map_err(|error| AsMetadataError::InvalidEndpoint { name, error })?;
+        }
+        // Every other endpoint the document names is held to the same rule: a client
+        // would send credentials or tokens there (a relative or `http` registration
+        // endpoint was accepted before; found by fuzzing client_flow).
+        for (name, value) in [
+            ("registration_endpoint", &doc.registration_endpoint),
+            ("revocation_endpoint", &doc.revocation_endpoint),
+            ("introspection_endpoint", &doc.introspection_endpoint),
+            ("jwks_uri", &doc.jwks_uri),
+            ("userinfo_endpoint", &doc.userinfo_endpoint),
+        ] {
+            if let Some(url) = value.as_deref() {
+                ResourceUri::parse(url)
+                    .map_err(|error| AsMetadataError::InvalidEndpoint { name, error })?;
+            }
         }
         match &doc.code_challenge_methods_supported {
             None if self.assume_s256_for.contains(&doc.issuer) => {}

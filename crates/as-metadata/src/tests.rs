@@ -149,6 +149,33 @@ fn one_test_per_validation_error() {
     }
 }
 
+/// FORMAT `as-metadata-validate`: every endpoint a document names is held to the https
+/// rule (a relative `registration_endpoint` was accepted before; fuzzing `client_flow`
+/// found it).
+#[test]
+fn every_named_endpoint_is_https_or_loopback() {
+    let issuer = "https://as.example.com";
+    for name in [
+        "registration_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "jwks_uri",
+        "userinfo_endpoint",
+    ] {
+        for bad in ["/as.example.com/r", "http://as.example.com/x", "https://as.example.com/x#f"] {
+            let mut d = good(issuer);
+            d[name] = json!(bad);
+            assert!(
+                matches!(check(&d, issuer), Err(AsMetadataError::InvalidEndpoint { name: n, .. }) if n == name),
+                "{name} = {bad} was accepted"
+            );
+        }
+        let mut d = good(issuer);
+        d[name] = json!("https://as.example.com/x");
+        assert!(check(&d, issuer).is_ok(), "{name} https refused");
+    }
+}
+
 /// Trap T4: an Entra-shaped OpenID document omits the PKCE member.
 #[test]
 fn entra_shape_needs_the_named_override() {
