@@ -44,6 +44,7 @@ fn server() -> &'static AuthorizationServer<MemoryStorage> {
                 subject: "u".into(),
             }),
         )
+        .expect("a fixed, valid issuer")
     })
 }
 
@@ -60,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
         http::StatusCode::OK,
         "a token for nothing issued"
     );
-    let _ = s.register(now, auth, body, &[3; 48]);
+    let _ = s.register(now, None, auth, body, &[3; 48]);
     let _ = s.revoke(now, auth, body);
     let _ = s.introspect(now, auth, body);
 });

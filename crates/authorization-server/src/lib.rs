@@ -5,10 +5,14 @@ mod server;
 mod storage;
 
 pub use server::{
-    AsConfig, AuthorizationServer, AuthorizeOutcome, AutoApprove, Consent, ConsentDecision,
-    ConsentRequest, MAX_FORM_LEN, MAX_QUERY_LEN, OAuthError, ResourceServer, TokenSigner,
+    AsConfig, AsConfigError, AuthorizationServer, AuthorizeOutcome, AutoApprove, Consent,
+    ConsentDecision, ConsentRequest, MAX_CONTACTS, MAX_FORM_LEN, MAX_METADATA_STRING,
+    MAX_QUERY_LEN, OAuthError, ResourceServer, TokenSigner,
 };
-pub use storage::{CodeRecord, Digest, MemoryStorage, RefreshRecord, Storage, StoredClient};
+pub use storage::{
+    ClientKind, ClientLimitReached, ClientLimits, CodeRecord, Digest, MemoryStorage,
+    REVOCATION_GRACE, RefreshRecord, Storage, StoredClient,
+};
 
 #[cfg(test)]
 mod tests;

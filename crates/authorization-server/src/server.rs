@@ -3,14 +3,16 @@
 
 use core::fmt;
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{HeaderValue, Response, StatusCode, header};
 use mcp_oauth_as_metadata::AuthorizationServerMetadata;
-use mcp_oauth_common::UnixTime;
+use mcp_oauth_common::{UnixTime, source_key};
 use mcp_oauth_dcr::{
-    CheckedDocument, ClientMetadata, RegistrationPolicy, RegistrationRequestError, redirect_matches,
+    CheckedDocument, ClientMetadata, RegistrationErrorCode, RegistrationPolicy,
+    RegistrationRequestError, Rejection, redirect_matches,
 };
 use mcp_oauth_jwt::{KeySet, KeySetLimits, Policy, Validator};
 use mcp_oauth_pkce::CodeChallenge;
@@ -20,12 +22,20 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::storage::{CodeRecord, Digest, RefreshRecord, Storage, StoredClient};
+use crate::storage::{
+    ClientLimitReached, ClientLimits, CodeRecord, Digest, RefreshRecord, Storage, StoredClient,
+};
 
 /// Largest form body read by the token, revocation and introspection endpoints.
 pub const MAX_FORM_LEN: usize = 64 * 1024;
 /// Largest authorization request query.
 pub const MAX_QUERY_LEN: usize = 16 * 1024;
+/// Longest string member of client metadata the server stores (bytes); a longer one is
+/// refused with `invalid_client_metadata`. `redirect_uris` have their own limit
+/// ([`RegistrationPolicy`]); `software_statement` is bounded by the request size only.
+pub const MAX_METADATA_STRING: usize = 2048;
+/// Most `contacts` a client may register.
+pub const MAX_CONTACTS: usize = 10;
 
 /// Signs access tokens. The key never leaves the implementation (the transport crate
 /// has an ES256 one on ring); the core only builds what is signed.
@@ -108,7 +118,10 @@ pub struct ResourceServer {
 }
 
 /// The server's settings. Defaults: access tokens 5 minutes, codes 60 seconds, refresh
-/// tokens 30 days, client ID metadata documents accepted.
+/// tokens 30 days, client ID metadata documents accepted; at most 10,000 self-registered
+/// clients, 100 pending registrations per source, a registration that completes no grant
+/// forgotten after 24 hours, at most 10,000 client ID metadata documents; no client may
+/// introspect tokens until configured in [`AsConfig::introspection_clients`].
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct AsConfig {
@@ -126,6 +139,26 @@ pub struct AsConfig {
     pub cimd: bool,
     /// Dynamic registration rules.
     pub registration: RegistrationPolicy,
+    /// Most self-registered (RFC 7591) clients stored at once, pending or not. Beyond it
+    /// the registration endpoint answers `429` (see [`AuthorizationServer::register`]).
+    /// Default 10,000.
+    pub max_registered_clients: usize,
+    /// Most pending registrations (no grant completed yet) per source: one IPv4 address,
+    /// or one IPv6 /64 ([`mcp_oauth_common::source_key`]). Beyond it the registration
+    /// endpoint answers `429`. Default 100.
+    pub max_pending_registrations_per_source: usize,
+    /// Seconds a self-registered client that has completed no grant (no code redeemed, no
+    /// token issued) is kept; [`Storage::purge`] forgets it afterwards. Default 24 hours.
+    pub unused_registration_ttl: u64,
+    /// Most client ID metadata documents stored at once; beyond it a new document's
+    /// authorization request gets a `503` error page until [`Storage::purge`] forgets
+    /// stale ones. Default 10,000.
+    pub max_metadata_documents: usize,
+    /// The clients that may call the introspection endpoint: resource servers, configured
+    /// out of band ([`Storage::put_client`]) with a secret. Any other client is refused
+    /// with `403 unauthorized_client` (RFC 7662 §4: introspection is not for clients).
+    /// Default none.
+    pub introspection_clients: Vec<String>,
 }
 
 impl AsConfig {
@@ -145,7 +178,27 @@ impl AsConfig {
             registration: RegistrationPolicy::new()
                 .grant_types(["authorization_code", "refresh_token"])
                 .auth_methods(["none", "client_secret_basic", "client_secret_post"]),
+            max_registered_clients: 10_000,
+            max_pending_registrations_per_source: 100,
+            unused_registration_ttl: 24 * 3600,
+            max_metadata_documents: 10_000,
+            introspection_clients: Vec::new(),
         }
+    }
+
+    /// Lets the configured client `client_id` (a resource server) introspect tokens.
+    pub fn introspection_client(mut self, client_id: impl Into<String>) -> Self {
+        self.introspection_clients.push(client_id.into());
+        self
+    }
+
+    /// The limits [`Storage::add_client`] checks.
+    pub fn client_limits(&self) -> ClientLimits {
+        ClientLimits::new(
+            self.max_registered_clients,
+            self.max_pending_registrations_per_source,
+            self.max_metadata_documents,
+        )
     }
 
     /// Issues tokens for `resource` with these scopes.
@@ -227,6 +280,77 @@ fn json_response(status: StatusCode, v: &Value) -> Response<Vec<u8>> {
         HeaderValue::from_static("application/json"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// What the server keeps of a client's metadata, and sends back in the registration
+/// response: the members RFC 7591 §2 defines (unknown members are ignored, DCR-6, so a
+/// registration cannot make the server store arbitrary JSON); `jwks` dropped (no
+/// authentication method this server accepts uses client keys); grant and response types
+/// without repetition. A string member longer than [`MAX_METADATA_STRING`] bytes, or
+/// more than [`MAX_CONTACTS`] contacts, is refused with `invalid_client_metadata`.
+fn storable(mut m: ClientMetadata) -> Result<ClientMetadata, Rejection> {
+    let refuse = |what: &str| Rejection {
+        code: RegistrationErrorCode::InvalidClientMetadata,
+        description: what.to_owned(),
+    };
+    m.extra = serde_json::Map::new();
+    m.jwks = None;
+    for list in [&mut m.grant_types, &mut m.response_types]
+        .into_iter()
+        .flatten()
+    {
+        let mut seen: Vec<String> = Vec::with_capacity(list.len().min(8));
+        for x in list.drain(..) {
+            if !seen.contains(&x) {
+                seen.push(x);
+            }
+        }
+        *list = seen;
+    }
+    if m.contacts.as_ref().is_some_and(|c| c.len() > MAX_CONTACTS) {
+        return Err(refuse("too many contacts"));
+    }
+    let strings = [
+        &m.token_endpoint_auth_method,
+        &m.client_name,
+        &m.client_uri,
+        &m.logo_uri,
+        &m.scope,
+        &m.tos_uri,
+        &m.policy_uri,
+        &m.jwks_uri,
+        &m.software_id,
+        &m.software_version,
+        &m.application_type,
+    ];
+    let lists = [&m.grant_types, &m.response_types, &m.contacts];
+    if strings
+        .iter()
+        .any(|s| s.as_ref().is_some_and(|s| s.len() > MAX_METADATA_STRING))
+        || lists
+            .iter()
+            .flat_map(|l| l.iter().flatten())
+            .any(|s| s.len() > MAX_METADATA_STRING)
+    {
+        return Err(refuse("a metadata value is too long"));
+    }
+    Ok(m)
+}
+
+/// `429 Too Many Requests` with `Retry-After` and an OAuth error body
+/// (`temporarily_unavailable`): a registration refused for a limit that time lifts.
+fn limit_response(now: UnixTime, e: ClientLimitReached) -> Response<Vec<u8>> {
+    let mut r = OAuthError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        format!("{e}; try again later"),
+    )
+    .response();
+    let wait = e.retry_at().map_or(3600, |t| t.since(now).as_secs().max(1));
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
     r
 }
 
@@ -340,27 +464,49 @@ impl<S> fmt::Debug for AuthorizationServer<S> {
     }
 }
 
+/// Why [`AuthorizationServer::new`] refused its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AsConfigError {
+    /// The issuer is not an absolute `https` URL (`http` on loopback) without query or
+    /// fragment (RFC 8414 §2, ASM-1).
+    Issuer(mcp_oauth_as_metadata::AsMetadataError),
+}
+
+impl fmt::Display for AsConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AsConfigError::Issuer(e) => write!(f, "issuer: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AsConfigError {}
+
 impl<S: Storage> AuthorizationServer<S> {
-    /// A server with these settings, storage, token signer and consent step.
+    /// A server with these settings, storage, token signer and consent step; refused when
+    /// the issuer is not an `https` URL (`http` on loopback) without query or fragment
+    /// (ASM-1): clients compare it byte for byte, and tokens carry it.
     pub fn new(
         config: AsConfig,
         storage: S,
         signer: Box<dyn TokenSigner>,
         consent: Box<dyn Consent>,
-    ) -> Self {
+    ) -> Result<Self, AsConfigError> {
+        mcp_oauth_as_metadata::parse_issuer(&config.issuer).map_err(AsConfigError::Issuer)?;
         let own_keys = KeySet::from_value(
             &json!({"keys": [signer.public_jwk()]}),
             mcp_oauth_jwt::default_provider().as_ref(),
             &KeySetLimits::default(),
         )
         .unwrap_or_default();
-        AuthorizationServer {
+        Ok(AuthorizationServer {
             config,
             storage,
             signer,
             consent,
             own_keys,
-        }
+        })
     }
 
     /// The settings.
@@ -510,6 +656,14 @@ impl<S: Storage> AuthorizationServer<S> {
     /// `resource` validated and bound to the code, scope checked, consent, then a code
     /// of 256 bits from `entropy` (single use, [`AsConfig::code_ttl`] seconds, bound to
     /// client, redirect URI, challenge and resource).
+    ///
+    /// Errors before the redirect URI is verified are shown ([`AuthorizeOutcome::ErrorPage`]),
+    /// never redirected. Errors after it (`response_type`, PKCE, `resource`, `scope`) are
+    /// redirected only for clients configured out of band; for self-registered clients
+    /// and client ID metadata documents they are shown too, since the user has not
+    /// interacted yet (RFC 9700 §4.11.2). A refusal at the consent step is always
+    /// redirected (`access_denied`). A metadata document is stored (a known-members copy,
+    /// within [`AsConfig::max_metadata_documents`]) until its `cache_until`.
     pub fn authorize(
         &self,
         now: UnixTime,
@@ -531,13 +685,26 @@ impl<S: Storage> AuthorizationServer<S> {
             Some(c) if c.cache_until.is_none_or(|t| t > now) => c,
             _ if self.config.cimd && client_id.starts_with("https://") => match document {
                 Some(d) => {
-                    let c = StoredClient {
-                        client_id: client_id.to_owned(),
-                        secret_hash: None,
-                        metadata: d.metadata.clone(),
-                        cache_until: Some(d.cache_until.unwrap_or(now)),
+                    let metadata = match storable(d.metadata.clone()) {
+                        Ok(m) => m,
+                        Err(r) => {
+                            return Self::error_page(
+                                StatusCode::BAD_REQUEST,
+                                &format!("client metadata document: {}", r.description),
+                            );
+                        }
                     };
-                    self.storage.put_client(c.clone());
+                    let c =
+                        StoredClient::document(client_id, metadata, d.cache_until.unwrap_or(now));
+                    if let Err(e) =
+                        self.storage
+                            .add_client(c.clone(), &self.config.client_limits(), now)
+                    {
+                        return Self::error_page(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            &format!("{e}; try again later"),
+                        );
+                    }
                     c
                 }
                 None => {
@@ -560,14 +727,26 @@ impl<S: Storage> AuthorizationServer<S> {
             None if registered.len() == 1 => registered.first().cloned().unwrap_or_default(),
             None => return Self::error_page(StatusCode::BAD_REQUEST, "redirect_uri is missing"),
         };
-        // From here on, errors go back to the (verified) redirect URI.
+        // From here on, errors go back to the (verified) redirect URI, but only for a
+        // client the operator configured. Anyone can register a client (RFC 7591) or
+        // publish a metadata document with any `https` redirect URI, so redirecting an
+        // error before the user has interacted would make this server an open redirector
+        // (RFC 9700 §4.11.2, BCP-1): for those clients the error is shown instead.
         let state = p.get("state");
-        let err = |code: &str, desc: &str| {
+        let redirect_error = |code: &str, desc: &str| {
             let mut pairs = vec![("error", code), ("error_description", desc)];
             if let Some(s) = state {
                 pairs.push(("state", s));
             }
             self.redirect(&redirect_uri, &pairs)
+        };
+        let trusted = client.trusted();
+        let err = |code: &str, desc: &str| {
+            if trusted {
+                redirect_error(code, desc)
+            } else {
+                Self::error_page(StatusCode::BAD_REQUEST, &format!("{code}: {desc}"))
+            }
         };
         if p.get("response_type") != Some("code") {
             return err("unsupported_response_type", "only response_type=code");
@@ -601,7 +780,8 @@ impl<S: Storage> AuthorizationServer<S> {
                     .filter(|s| scopes.contains(s))
                     .collect::<Vec<_>>(),
             ),
-            ConsentDecision::Deny => return err("access_denied", "the user refused"),
+            // The user has seen the request: the refusal goes back to the client.
+            ConsentDecision::Deny => return redirect_error("access_denied", "the user refused"),
         };
         let (code_bytes, family_bytes) = entropy.split_at(32);
         let code = b64(code_bytes);
@@ -735,6 +915,10 @@ impl<S: Storage> AuthorizationServer<S> {
         })?;
         let token = format!("{input}.{}", b64(&sig));
         self.storage.put_access(&jti, family, exp);
+        if !client.granted {
+            // No longer a pending registration: kept, and off its source's count.
+            self.storage.mark_client_granted(&client.client_id);
+        }
         let mut body = json!({
             "access_token": token,
             "token_type": "Bearer",
@@ -763,10 +947,20 @@ impl<S: Storage> AuthorizationServer<S> {
     }
 
     /// The token endpoint: `authorization_code` (PKCE verified, code single use, bound to
-    /// client, redirect URI and resource; a replayed code revokes every token it issued),
-    /// `refresh_token` (rotation; reusing a rotated token revokes the whole grant) and
-    /// `client_credentials` (confidential clients). `entropy` gives the `jti` and the new
-    /// refresh token.
+    /// client, redirect URI and resource), `refresh_token` (rotation; reusing a rotated
+    /// token revokes the whole grant) and `client_credentials` (confidential clients).
+    /// `entropy` gives the `jti` and the new refresh token.
+    ///
+    /// A code is spent by its first presentation, whatever the outcome: a request that
+    /// fails the client, redirect URI or PKCE check spends it too (the client then starts
+    /// a new authorization). A code that reached another party is compromised, and no one
+    /// gets a second guess at its verifier. A replayed code revokes every token it issued
+    /// only when the replay itself passes those checks (O21-13); an invalid replay gets
+    /// `invalid_grant` and revokes nothing.
+    ///
+    /// A client ID metadata document is not fetched again here, even when stale: the
+    /// grant was authorized against it, and [`Storage::purge`] keeps the stored copy while
+    /// a code or refresh token issued to the client is stored.
     pub fn token(
         &self,
         now: UnixTime,
@@ -807,18 +1001,16 @@ impl<S: Storage> AuthorizationServer<S> {
                 let code = p
                     .get("code")
                     .ok_or_else(|| OAuthError::bad("invalid_request", "code is missing"))?;
+                // The code is spent by this presentation whatever follows (see
+                // `token`): a failed check does not leave it for another try.
                 let (rec, replayed) = self
                     .storage
                     .take_code(&sha256(code.as_bytes()))
                     .ok_or_else(|| invalid_grant("unknown code"))?;
-                if replayed {
-                    // RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: revoke what the code issued.
-                    self.storage.revoke_family(&rec.family);
-                    return Err(invalid_grant("code already used; its tokens are revoked"));
-                }
-                if rec.expires_at <= now {
-                    return Err(invalid_grant("code expired"));
-                }
+                // Who presents the code proves itself first: the client it was issued
+                // to, the same redirect URI, the PKCE verifier. Only then may a replay
+                // revoke anything (O21-13: not on invalid replays, or anyone holding a
+                // leaked code could revoke the victim's tokens).
                 if rec.client_id != client.client_id {
                     return Err(invalid_grant("code was issued to another client"));
                 }
@@ -835,6 +1027,15 @@ impl<S: Storage> AuthorizationServer<S> {
                 challenge
                     .verify(verifier)
                     .map_err(|_| invalid_grant("code_verifier does not match the challenge"))?;
+                if replayed {
+                    // A second valid redemption (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3): the
+                    // code leaked with its verifier; revoke what it issued.
+                    self.storage.revoke_family(&rec.family, now);
+                    return Err(invalid_grant("code already used; its tokens are revoked"));
+                }
+                if rec.expires_at <= now {
+                    return Err(invalid_grant("code expired"));
+                }
                 if !same_resource(&p.resources, &rec.resource) {
                     return Err(OAuthError::bad(
                         "invalid_target",
@@ -867,7 +1068,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 // the client's next, correct use into "reuse".
                 if rec.rotated || self.storage.family_revoked(&rec.family) {
                     // Reuse of a rotated token: someone holds a stolen copy.
-                    self.storage.revoke_family(&rec.family);
+                    self.storage.revoke_family(&rec.family, now);
                     return Err(invalid_grant("refresh token reused; the grant is revoked"));
                 }
                 if rec.expires_at <= now {
@@ -901,7 +1102,7 @@ impl<S: Storage> AuthorizationServer<S> {
                     .ok_or_else(|| invalid_grant("unknown refresh token"))?;
                 if spent.rotated {
                     // A concurrent use won the race: the second one is reuse.
-                    self.storage.revoke_family(&rec.family);
+                    self.storage.revoke_family(&rec.family, now);
                     return Err(invalid_grant("refresh token reused; the grant is revoked"));
                 }
                 let g = Issue {
@@ -949,9 +1150,22 @@ impl<S: Storage> AuthorizationServer<S> {
     /// [`AsConfig::registration`], a `client_id` (128 bits) and, for confidential
     /// methods, a secret (256 bits) from `entropy`, stored as a SHA-256 digest and
     /// returned once.
+    ///
+    /// Only the known metadata members are stored and returned (unknown ones are ignored,
+    /// DCR-6; see [`MAX_METADATA_STRING`], [`MAX_CONTACTS`]). `source` is the address the
+    /// request came from (the adapter passes the peer address; `None` when unknown, which
+    /// counts against the total only); it is keyed by
+    /// [`source_key`](mcp_oauth_common::source_key) (an IPv6 address by its /64). Open
+    /// registration is bounded (DCR-8): at most [`AsConfig::max_registered_clients`] in
+    /// all and [`AsConfig::max_pending_registrations_per_source`] pending per source;
+    /// beyond either the answer is `429 Too Many Requests` with `Retry-After` and an
+    /// OAuth error body (`temporarily_unavailable`), which a client reads as "try later"
+    /// rather than as a fault in its metadata. A client that completes no grant within
+    /// [`AsConfig::unused_registration_ttl`] is forgotten by [`Storage::purge`].
     pub fn register(
         &self,
         now: UnixTime,
+        source: Option<IpAddr>,
         authorization: Option<&str>,
         body: &[u8],
         entropy: &[u8; 48],
@@ -977,15 +1191,28 @@ impl<S: Storage> AuthorizationServer<S> {
                 return r;
             }
         };
+        let metadata = match storable(metadata) {
+            Ok(m) => m,
+            Err(r) => return r.response(),
+        };
         let (id_bytes, secret_bytes) = entropy.split_at(16);
         let client_id = b64(id_bytes);
         let confidential = metadata.auth_method() != "none";
         let secret = confidential.then(|| b64(secret_bytes));
-        self.storage.put_client(StoredClient::new(
+        let client = StoredClient::registered(
             client_id.clone(),
             secret.as_deref().map(|s| sha256(s.as_bytes())),
             metadata.clone(),
-        ));
+            source.map(source_key),
+            now,
+            now.add_secs(self.config.unused_registration_ttl),
+        );
+        if let Err(e) = self
+            .storage
+            .add_client(client, &self.config.client_limits(), now)
+        {
+            return limit_response(now, e);
+        }
         let mut body = match serde_json::to_value(&metadata) {
             Ok(Value::Object(m)) => Value::Object(m),
             _ => json!({}),
@@ -1023,7 +1250,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 .ok_or_else(|| OAuthError::bad("invalid_request", "token is missing"))?;
             if let Some(r) = self.storage.refresh(&sha256(token.as_bytes())) {
                 if r.client_id == client.client_id {
-                    self.storage.revoke_family(&r.family);
+                    self.storage.revoke_family(&r.family, now);
                 }
                 return Ok(());
             }
@@ -1055,8 +1282,17 @@ impl<S: Storage> AuthorizationServer<S> {
             .ok()
     }
 
-    /// RFC 7662 introspection for authenticated clients: access tokens this server
-    /// signed (unexpired, not revoked) and refresh tokens (not rotated, not revoked).
+    /// RFC 7662 introspection, for the resource servers named in
+    /// [`AsConfig::introspection_clients`] only (configured clients with a secret): any
+    /// other client, even authenticated, is refused with `403 unauthorized_client`
+    /// (RFC 7662 §4: token scanning); failed authentication is `401 invalid_client`
+    /// (§2.3). Active answers: access tokens this server signed (unexpired, not revoked),
+    /// and refresh tokens (not rotated, not expired, not revoked) only to the client
+    /// they were issued to; a refresh token asked about by anyone else is
+    /// `{"active": false}`, so it can never pass for an access token at a resource
+    /// server. `token_type_hint` (`access_token`, `refresh_token`) picks which kind is
+    /// looked up first; the other is still looked up (RFC 7662 §2.1), and an unknown
+    /// hint is ignored.
     pub fn introspect(
         &self,
         now: UnixTime,
@@ -1074,30 +1310,54 @@ impl<S: Storage> AuthorizationServer<S> {
             if caller.secret_hash.is_none() {
                 return Err(OAuthError::invalid_client());
             }
+            // And only for those the operator named: a client anyone can register must
+            // not learn whose tokens are live, and for what.
+            if !caller.trusted()
+                || !self
+                    .config
+                    .introspection_clients
+                    .contains(&caller.client_id)
+            {
+                return Err(OAuthError::new(
+                    StatusCode::FORBIDDEN,
+                    "unauthorized_client",
+                    "this client may not introspect tokens",
+                ));
+            }
             let token = p
                 .get("token")
                 .ok_or_else(|| OAuthError::bad("invalid_request", "token is missing"))?;
-            if let Some(ctx) = self.own_token(token, now)
-                && let Some(jti) = ctx.token_id()
-                && !self.storage.access_revoked(jti)
-            {
+            let access = || {
+                let ctx = self.own_token(token, now)?;
+                let jti = ctx.token_id()?;
+                if self.storage.access_revoked(jti) {
+                    return None;
+                }
                 let mut v = Value::Object(ctx.claims());
                 set(&mut v, "active", Value::Bool(true));
                 set(&mut v, "token_type", Value::from("Bearer"));
-                return Ok(v);
-            }
-            if let Some(r) = self.storage.refresh(&sha256(token.as_bytes()))
-                && !r.rotated
-                && r.expires_at > now
-                && !self.storage.family_revoked(&r.family)
-            {
-                return Ok(json!({
-                    "active": true, "token_type": "refresh_token", "client_id": r.client_id,
-                    "sub": r.subject, "scope": r.scope, "aud": r.resource,
-                    "iss": self.config.issuer, "exp": r.expires_at.as_secs(),
-                }));
-            }
-            Ok(json!({"active": false}))
+                Some(v)
+            };
+            let refresh = || {
+                let r = self.storage.refresh(&sha256(token.as_bytes()))?;
+                let live = !r.rotated
+                    && r.expires_at > now
+                    && !self.storage.family_revoked(&r.family)
+                    && r.client_id == caller.client_id;
+                live.then(|| {
+                    json!({
+                        "active": true, "token_type": "refresh_token", "client_id": r.client_id,
+                        "sub": r.subject, "scope": r.scope, "aud": r.resource,
+                        "iss": self.config.issuer, "exp": r.expires_at.as_secs(),
+                    })
+                })
+            };
+            let found = if p.get("token_type_hint") == Some("refresh_token") {
+                refresh().or_else(access)
+            } else {
+                access().or_else(refresh)
+            };
+            Ok(found.unwrap_or_else(|| json!({"active": false})))
         };
         match run() {
             Ok(v) => json_response(StatusCode::OK, &v),

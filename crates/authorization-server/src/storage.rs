@@ -1,6 +1,8 @@
 //! What the server remembers, behind a trait, and an in-memory implementation.
 
-use std::collections::HashMap;
+use core::fmt;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use mcp_oauth_common::UnixTime;
@@ -8,6 +10,38 @@ use mcp_oauth_dcr::ClientMetadata;
 
 /// A SHA-256 digest: codes, refresh tokens and client secrets are stored hashed.
 pub type Digest = [u8; 32];
+
+/// How long a revoked grant's marker outlives the moment of revocation at least, seconds,
+/// when none of its tokens would live longer: a token of the grant issued concurrently
+/// with the revocation finds the marker and is born dead (and then extends the marker to
+/// its own expiry).
+pub const REVOCATION_GRACE: u64 = 3600;
+
+/// Where a client came from: whether the server trusts it, and when it forgets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientKind {
+    /// Configured out of band by the operator ([`StoredClient::new`],
+    /// [`Storage::put_client`]): trusted (authorization errors are redirected to it once
+    /// its redirect URI matched), never forgotten.
+    Configured,
+    /// Registered itself at the registration endpoint (RFC 7591): untrusted. Until it
+    /// completes a grant (a code redeemed, a token issued) it is *pending*: counted
+    /// against its source's limit, and forgotten after `unused_until`.
+    Registered {
+        /// The key of the address it registered from
+        /// ([`mcp_oauth_common::source_key`]), when the adapter knew it.
+        source: Option<IpAddr>,
+        /// When it registered.
+        registered_at: UnixTime,
+        /// When it is forgotten if it has completed no grant by then.
+        unused_until: UnixTime,
+    },
+    /// A client ID metadata document the server fetched: untrusted; forgotten once
+    /// [`StoredClient::cache_until`] has passed and no code or refresh token issued to
+    /// it is left in storage.
+    Document,
+}
 
 /// A registered client (DCR, CIMD, or configured).
 #[derive(Debug, Clone, PartialEq)]
@@ -17,14 +51,19 @@ pub struct StoredClient {
     pub client_id: String,
     /// SHA-256 of the secret, for confidential clients.
     pub secret_hash: Option<Digest>,
-    /// The registered metadata.
+    /// The registered metadata (known members only: unknown ones are not stored).
     pub metadata: ClientMetadata,
     /// Until when a client ID metadata document may be used without fetching it again.
     pub cache_until: Option<UnixTime>,
+    /// Where it came from.
+    pub kind: ClientKind,
+    /// Whether it has completed a grant (tokens were issued to it at least once).
+    pub granted: bool,
 }
 
 impl StoredClient {
-    /// A client with this id, secret digest and metadata.
+    /// A client configured out of band ([`ClientKind::Configured`]) with this id, secret
+    /// digest and metadata.
     pub fn new(
         client_id: impl Into<String>,
         secret_hash: Option<Digest>,
@@ -35,9 +74,117 @@ impl StoredClient {
             secret_hash,
             metadata,
             cache_until: None,
+            kind: ClientKind::Configured,
+            granted: false,
+        }
+    }
+
+    /// A client that registered itself ([`ClientKind::Registered`]) at `now`, from
+    /// `source` (already a [`mcp_oauth_common::source_key`]), forgotten after
+    /// `unused_until` unless it completes a grant.
+    pub fn registered(
+        client_id: impl Into<String>,
+        secret_hash: Option<Digest>,
+        metadata: ClientMetadata,
+        source: Option<IpAddr>,
+        now: UnixTime,
+        unused_until: UnixTime,
+    ) -> Self {
+        StoredClient {
+            kind: ClientKind::Registered {
+                source,
+                registered_at: now,
+                unused_until,
+            },
+            ..Self::new(client_id, secret_hash, metadata)
+        }
+    }
+
+    /// A client ID metadata document ([`ClientKind::Document`]), usable until
+    /// `cache_until` without fetching it again.
+    pub fn document(
+        client_id: impl Into<String>,
+        metadata: ClientMetadata,
+        cache_until: UnixTime,
+    ) -> Self {
+        StoredClient {
+            cache_until: Some(cache_until),
+            kind: ClientKind::Document,
+            ..Self::new(client_id, None, metadata)
+        }
+    }
+
+    /// Whether the operator configured it (errors may be redirected to it before the user
+    /// interacted, RFC 9700 §4.11.2).
+    pub fn trusted(&self) -> bool {
+        self.kind == ClientKind::Configured
+    }
+}
+
+/// Bounds on the clients the server stores for parties it does not know, checked
+/// atomically by [`Storage::add_client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientLimits {
+    /// Most self-registered clients ([`ClientKind::Registered`]) stored at once, pending
+    /// or not.
+    pub max_registered: usize,
+    /// Most pending registrations (no grant completed yet) from one source.
+    pub max_pending_per_source: usize,
+    /// Most client ID metadata documents ([`ClientKind::Document`]) stored at once.
+    pub max_documents: usize,
+}
+
+impl ClientLimits {
+    /// These limits.
+    pub fn new(max_registered: usize, max_pending_per_source: usize, max_documents: usize) -> Self {
+        ClientLimits {
+            max_registered,
+            max_pending_per_source,
+            max_documents,
         }
     }
 }
+
+/// Why [`Storage::add_client`] refused a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientLimitReached {
+    /// The store holds as many clients of this kind as allowed.
+    Total {
+        /// When a pending registration will be forgotten and make room, if any will.
+        retry_at: Option<UnixTime>,
+    },
+    /// The source holds as many pending registrations as allowed.
+    Source {
+        /// When its oldest pending registration will be forgotten.
+        retry_at: Option<UnixTime>,
+    },
+}
+
+impl ClientLimitReached {
+    /// When trying again may succeed, if known.
+    pub fn retry_at(&self) -> Option<UnixTime> {
+        match *self {
+            ClientLimitReached::Total { retry_at } | ClientLimitReached::Source { retry_at } => {
+                retry_at
+            }
+        }
+    }
+}
+
+impl fmt::Display for ClientLimitReached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientLimitReached::Total { .. } => f.write_str("too many clients stored"),
+            ClientLimitReached::Source { .. } => {
+                f.write_str("too many pending registrations from this source")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientLimitReached {}
 
 /// An issued authorization code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,13 +233,27 @@ pub struct RefreshRecord {
 pub trait Storage: Send + Sync {
     /// A client by id.
     fn client(&self, client_id: &str) -> Option<StoredClient>;
-    /// Saves a client.
+    /// Saves a client configured out of band, whatever the limits (the server itself
+    /// stores the clients it does not know with [`Storage::add_client`]).
     fn put_client(&self, client: StoredClient);
+    /// Saves a self-registered client or a client ID metadata document, unless that
+    /// would exceed `limits` at `now`; the check and the write are one atomic step.
+    /// Replacing a stored document does not count as a new one. Pending registrations
+    /// past their `unused_until` do not count.
+    fn add_client(
+        &self,
+        client: StoredClient,
+        limits: &ClientLimits,
+        now: UnixTime,
+    ) -> Result<(), ClientLimitReached>;
+    /// Records that a client completed a grant (it is no longer pending).
+    fn mark_client_granted(&self, client_id: &str);
     /// Saves a code under its digest.
     fn put_code(&self, digest: Digest, record: CodeRecord);
     /// Takes a code: the record, and whether it had already been taken (replay).
     fn take_code(&self, digest: &Digest) -> Option<(CodeRecord, bool)>;
-    /// Saves a refresh token under its digest.
+    /// Saves a refresh token under its digest. A token of a revoked family is stored
+    /// already rotated (dead), and keeps the family's revocation marker until it expires.
     fn put_refresh(&self, digest: Digest, record: RefreshRecord);
     /// Marks a refresh token rotated; returns the record as it was (before marking), or
     /// `None` when unknown. Atomic: of two concurrent uses, exactly one sees
@@ -100,17 +261,23 @@ pub trait Storage: Send + Sync {
     fn rotate_refresh(&self, digest: &Digest) -> Option<RefreshRecord>;
     /// A refresh token's record, without changing it.
     fn refresh(&self, digest: &Digest) -> Option<RefreshRecord>;
-    /// Records an access token's `jti` in a family.
+    /// Records an access token's `jti` in a family. A token of a revoked family is
+    /// stored revoked, and keeps the family's revocation marker until it expires.
     fn put_access(&self, jti: &str, family: &str, expires_at: UnixTime);
-    /// Revokes a whole grant: its refresh tokens and access tokens.
-    fn revoke_family(&self, family: &str);
+    /// Revokes a whole grant at `now`: its refresh tokens and access tokens. The
+    /// family's marker is kept until the last of its tokens would have expired (at least
+    /// [`REVOCATION_GRACE`] seconds after `now`), not for ever.
+    fn revoke_family(&self, family: &str, now: UnixTime);
     /// Revokes one access token.
     fn revoke_access(&self, jti: &str);
     /// Whether an access token or its family was revoked.
     fn access_revoked(&self, jti: &str) -> bool;
     /// Whether a family was revoked.
     fn family_revoked(&self, family: &str) -> bool;
-    /// Forgets what expired before `now`.
+    /// Forgets what expired before `now`: codes (an hour after their expiry, so that a
+    /// replay is still recognised), refresh and access tokens, revocation markers,
+    /// pending registrations past `unused_until`, and client ID metadata documents past
+    /// `cache_until`. A client is kept while a code or refresh token issued to it is.
     fn purge(&self, now: UnixTime);
 }
 
@@ -121,6 +288,117 @@ struct Inner {
     refresh: HashMap<Digest, RefreshRecord>,
     access: HashMap<String, (String, UnixTime, bool)>,
     revoked_families: HashMap<String, UnixTime>,
+}
+
+impl Inner {
+    /// A pending registration that is past its time.
+    fn expired_pending(c: &StoredClient, now: UnixTime) -> bool {
+        matches!(c.kind, ClientKind::Registered { unused_until, .. } if !c.granted && unused_until <= now)
+    }
+
+    /// Forgets clients nobody needs any more (see [`Storage::purge`]).
+    fn purge_clients(&mut self, now: UnixTime) {
+        let Inner {
+            clients,
+            codes,
+            refresh,
+            ..
+        } = self;
+        let live: HashSet<&str> = codes
+            .values()
+            .map(|(c, _)| c.client_id.as_str())
+            .chain(refresh.values().map(|r| r.client_id.as_str()))
+            .collect();
+        clients.retain(|id, c| {
+            live.contains(id.as_str())
+                || match c.kind {
+                    ClientKind::Configured => true,
+                    ClientKind::Registered { .. } => !Self::expired_pending(c, now),
+                    ClientKind::Document => c.cache_until.is_some_and(|t| t > now),
+                }
+        });
+    }
+
+    fn count(&self, f: impl Fn(&StoredClient) -> bool) -> usize {
+        self.clients.values().filter(|c| f(c)).count()
+    }
+
+    /// When the first pending registration (matching `f`) will be forgotten.
+    fn first_unused_until(
+        &self,
+        now: UnixTime,
+        f: impl Fn(Option<IpAddr>) -> bool,
+    ) -> Option<UnixTime> {
+        self.clients
+            .values()
+            .filter(|c| !c.granted)
+            .filter_map(|c| match c.kind {
+                ClientKind::Registered {
+                    source,
+                    unused_until,
+                    ..
+                } if f(source) && unused_until > now => Some(unused_until),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn add_client(
+        &mut self,
+        client: StoredClient,
+        limits: &ClientLimits,
+        now: UnixTime,
+    ) -> Result<(), ClientLimitReached> {
+        match client.kind {
+            ClientKind::Configured => {}
+            ClientKind::Registered { source, .. } => {
+                let registered = |c: &StoredClient| matches!(c.kind, ClientKind::Registered { .. });
+                if self.count(registered) >= limits.max_registered {
+                    self.purge_clients(now);
+                    if self.count(registered) >= limits.max_registered {
+                        return Err(ClientLimitReached::Total {
+                            retry_at: self.first_unused_until(now, |_| true),
+                        });
+                    }
+                }
+                if let Some(src) = source {
+                    let pending = self.count(|c| {
+                        matches!(c.kind, ClientKind::Registered { source: Some(s), .. } if s == src)
+                            && !c.granted
+                            && !Self::expired_pending(c, now)
+                    });
+                    if pending >= limits.max_pending_per_source {
+                        return Err(ClientLimitReached::Source {
+                            retry_at: self.first_unused_until(now, |s| s == Some(src)),
+                        });
+                    }
+                }
+            }
+            ClientKind::Document => {
+                let document = |c: &StoredClient| c.kind == ClientKind::Document;
+                let replaces = self.clients.get(&client.client_id).is_some_and(document);
+                if !replaces && self.count(document) >= limits.max_documents {
+                    self.purge_clients(now);
+                    if self.count(document) >= limits.max_documents {
+                        return Err(ClientLimitReached::Total { retry_at: None });
+                    }
+                }
+            }
+        }
+        self.clients.insert(client.client_id.clone(), client);
+        Ok(())
+    }
+
+    /// Keeps a revoked family's marker at least until `until`.
+    fn extend_marker(&mut self, family: &str, until: UnixTime) -> bool {
+        match self.revoked_families.get_mut(family) {
+            Some(t) => {
+                *t = (*t).max(until);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Storage in memory, for one process (development, tests, the demo).
@@ -141,6 +419,11 @@ impl MemoryStorage {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
+
+    /// How many clients are stored (of every kind).
+    pub fn client_count(&self) -> usize {
+        self.with(|s| s.clients.len())
+    }
 }
 
 impl Storage for MemoryStorage {
@@ -150,6 +433,23 @@ impl Storage for MemoryStorage {
 
     fn put_client(&self, client: StoredClient) {
         self.with(|s| s.clients.insert(client.client_id.clone(), client));
+    }
+
+    fn add_client(
+        &self,
+        client: StoredClient,
+        limits: &ClientLimits,
+        now: UnixTime,
+    ) -> Result<(), ClientLimitReached> {
+        self.with(|s| s.add_client(client, limits, now))
+    }
+
+    fn mark_client_granted(&self, client_id: &str) {
+        self.with(|s| {
+            if let Some(c) = s.clients.get_mut(client_id) {
+                c.granted = true;
+            }
+        });
     }
 
     fn put_code(&self, digest: Digest, record: CodeRecord) {
@@ -168,7 +468,7 @@ impl Storage for MemoryStorage {
     fn put_refresh(&self, digest: Digest, mut record: RefreshRecord) {
         self.with(|s| {
             // Issued while its grant was being revoked: born dead.
-            if s.revoked_families.contains_key(&record.family) {
+            if s.extend_marker(&record.family, record.expires_at) {
                 record.rotated = true;
             }
             s.refresh.insert(digest, record)
@@ -190,18 +490,29 @@ impl Storage for MemoryStorage {
 
     fn put_access(&self, jti: &str, family: &str, expires_at: UnixTime) {
         self.with(|s| {
+            // Issued while its grant was being revoked: born revoked.
+            let revoked = s.extend_marker(family, expires_at);
             s.access
-                .insert(jti.to_owned(), (family.to_owned(), expires_at, false))
+                .insert(jti.to_owned(), (family.to_owned(), expires_at, revoked))
         });
     }
 
-    fn revoke_family(&self, family: &str) {
+    fn revoke_family(&self, family: &str, now: UnixTime) {
         self.with(|s| {
-            // Kept for good: a token of this family issued concurrently (after this
-            // point) must stay dead however long it would live.
-            s.revoked_families.insert(family.to_owned(), UnixTime::MAX);
+            // Kept while any token of the family could still be presented; a token
+            // issued concurrently (after this point) extends it to its own expiry.
+            let mut until = now.add_secs(REVOCATION_GRACE);
             for r in s.refresh.values_mut().filter(|r| r.family == family) {
                 r.rotated = true;
+                until = until.max(r.expires_at);
+            }
+            for (f, exp, _) in s.access.values() {
+                if f == family {
+                    until = until.max(*exp);
+                }
+            }
+            if !s.extend_marker(family, until) {
+                s.revoked_families.insert(family.to_owned(), until);
             }
         });
     }
@@ -232,6 +543,7 @@ impl Storage for MemoryStorage {
             s.refresh.retain(|_, r| r.expires_at > now);
             s.access.retain(|_, a| a.1 > now);
             s.revoked_families.retain(|_, until| *until > now);
+            s.purge_clients(now);
         });
     }
 }

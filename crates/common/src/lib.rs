@@ -6,9 +6,11 @@ use core::fmt;
 use serde::de::DeserializeOwned;
 
 mod net;
+mod source;
 mod time;
 
 pub use net::is_forbidden_address;
+pub use source::source_key;
 pub use time::UnixTime;
 
 /// Default [`JsonLimits::max_bytes`]: 1 MiB.

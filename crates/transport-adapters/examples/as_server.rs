@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(AutoApprove {
             subject: "demo-user".into(),
         }),
-    );
+    )?;
     // Client ID metadata documents are fetched from the public internet only.
     let fetcher = Fetcher::with_ring(FetchConfig::default())?;
     let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -1,6 +1,6 @@
 //! The authorization server over hyper: routes, body limits, the clock and the OS random
 //! source, client ID metadata documents fetched through the SSRF-guarded [`Fetcher`],
-//! per-address rate limits, and an ES256 token signer on ring.
+//! per-address rate limits, and ES256 and RS256 token signers on ring.
 
 use core::fmt;
 use std::convert::Infallible;
@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use mcp_oauth_as::{AuthorizationServer, AuthorizeOutcome, MAX_FORM_LEN, Storage, TokenSigner};
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_dcr::CimdPolicy;
-use mcp_oauth_guard::{Rate, RateLimiter};
+use mcp_oauth_guard::{Rate, RateLimiter, TrustedProxies};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde_json::{Value, json};
@@ -90,6 +90,71 @@ impl TokenSigner for Es256TokenSigner {
     }
 }
 
+/// Signs access tokens with an RSA key held in memory (ring): RS256, the algorithm every
+/// resource server supports (RFC 9068 §4, JWTAT-1). ring cannot generate RSA keys: load
+/// one of 2048 bits or more made by your key tooling (for example `openssl genpkey
+/// -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -outform DER`).
+pub struct Rs256TokenSigner {
+    key: ring::rsa::KeyPair,
+    rng: SystemRandom,
+    kid: String,
+    n: String,
+    e: String,
+}
+
+impl fmt::Debug for Rs256TokenSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rs256TokenSigner")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rs256TokenSigner {
+    /// From a PKCS#8 RSA private key (DER); `None` if ring refuses it (malformed, or
+    /// smaller than 2048 bits).
+    pub fn from_pkcs8(der: &[u8]) -> Option<Self> {
+        let key = ring::rsa::KeyPair::from_pkcs8(der).ok()?;
+        let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
+        let digest = ring::digest::digest(&ring::digest::SHA256, &public.n);
+        Some(Rs256TokenSigner {
+            kid: URL_SAFE_NO_PAD.encode(digest.as_ref().get(..8).unwrap_or_default()),
+            n: URL_SAFE_NO_PAD.encode(&public.n),
+            e: URL_SAFE_NO_PAD.encode(&public.e),
+            key,
+            rng: SystemRandom::new(),
+        })
+    }
+}
+
+impl TokenSigner for Rs256TokenSigner {
+    fn alg(&self) -> &str {
+        "RS256"
+    }
+
+    fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    fn public_jwk(&self) -> Value {
+        json!({"kty": "RSA", "n": self.n, "e": self.e,
+               "kid": self.kid, "alg": "RS256", "use": "sig"})
+    }
+
+    fn sign(&self, input: &[u8]) -> Option<Vec<u8>> {
+        let mut sig = vec![0u8; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &self.rng,
+                input,
+                &mut sig,
+            )
+            .ok()?;
+        Some(sig)
+    }
+}
+
 fn now() -> UnixTime {
     UnixTime::from_secs(
         SystemTime::now()
@@ -133,6 +198,7 @@ pub struct AsService<S> {
     fetcher: Fetcher,
     cimd: CimdPolicy,
     limiter: Arc<Mutex<RateLimiter<IpAddr>>>,
+    proxies: Arc<TrustedProxies>,
     start: std::time::Instant,
 }
 
@@ -143,6 +209,7 @@ impl<S> Clone for AsService<S> {
             fetcher: self.fetcher.clone(),
             cimd: self.cimd.clone(),
             limiter: self.limiter.clone(),
+            proxies: self.proxies.clone(),
             start: self.start,
         }
     }
@@ -157,7 +224,9 @@ impl<S> fmt::Debug for AsService<S> {
 impl<S: Storage + 'static> AsService<S> {
     /// Serves `server`; client ID metadata documents are fetched with `fetcher`. The
     /// authorization, token, registration, revocation and introspection endpoints are
-    /// rate-limited per client address (burst 30, 120 per minute).
+    /// rate-limited per client address, an IPv6 address by its /64 (burst 30, 120 per
+    /// minute); the registering address also reaches [`AuthorizationServer::register`],
+    /// which bounds pending registrations per source.
     pub fn new(server: AuthorizationServer<S>, fetcher: Fetcher) -> Self {
         AsService {
             server: Arc::new(server),
@@ -167,8 +236,19 @@ impl<S: Storage + 'static> AsService<S> {
                 Rate::per_minute(30, 120),
                 100_000,
             ))),
+            proxies: Arc::new(TrustedProxies::none()),
             start: std::time::Instant::now(),
         }
+    }
+
+    /// The reverse proxies in front of this server, whose `Forwarded` or
+    /// `X-Forwarded-For` header names the client ([`TrustedProxies`]). None are trusted by
+    /// default, so behind a proxy every client shares the proxy's address, and so its
+    /// rate limit and registration budget: name the proxy here. Never list addresses that
+    /// clients can reach the server from directly: they could then pick any address.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = Arc::new(proxies);
+        self
     }
 
     /// The server.
@@ -176,9 +256,9 @@ impl<S: Storage + 'static> AsService<S> {
         &self.server
     }
 
-    /// A 429 with `Retry-After` when `peer` is over its limit.
-    fn too_many(&self, peer: Option<SocketAddr>) -> Option<Response<Full<Bytes>>> {
-        let wait = self.limited(peer.map(|p| p.ip()))?;
+    /// A 429 with `Retry-After` when `client` is over its limit.
+    fn too_many(&self, client: Option<IpAddr>) -> Option<Response<Full<Bytes>>> {
+        let wait = self.limited(client)?;
         let mut r = plain(StatusCode::TOO_MANY_REQUESTS, "rate limited");
         if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -186,10 +266,12 @@ impl<S: Storage + 'static> AsService<S> {
         Some(r)
     }
 
+    /// Whether `peer` is over its limit, and for how long. An IPv6 peer is limited by its
+    /// /64 ([`mcp_oauth_common::source_key`]): one host can pick any address in it.
     fn limited(&self, peer: Option<IpAddr>) -> Option<Duration> {
-        let ip = peer?;
+        let key = mcp_oauth_common::source_key(peer?);
         let mut l = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
-        l.check(&ip, self.start.elapsed()).err()
+        l.check(&key, self.start.elapsed()).err()
     }
 
     /// Handles one request from `peer`.
@@ -223,6 +305,8 @@ impl<S: Storage + 'static> AsService<S> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let query = req.uri().query().unwrap_or("").to_owned();
+        // The client's address: the peer, or what a trusted proxy says it forwarded.
+        let peer = peer.map(|p| self.proxies.client_addr(p.ip(), req.headers()));
         let s = &self.server;
         let as_full = |r: Response<Vec<u8>>| r.map(|b| Full::new(Bytes::from(b)));
         match (method, route.as_str()) {
@@ -273,7 +357,7 @@ impl<S: Storage + 'static> AsService<S> {
                         None => return no_entropy(),
                     },
                     "/register" => match fill() {
-                        Some(e) => s.register(now(), a, &body, &e),
+                        Some(e) => s.register(now(), peer, a, &body, &e),
                         None => return no_entropy(),
                     },
                     "/revoke" => s.revoke(now(), a, &body),
@@ -296,9 +380,22 @@ impl<S: Storage + 'static> AsService<S> {
             .map_err(|e| e.to_string())
     }
 
-    /// Accepts connections on `listener` forever, one task per connection; forgets
-    /// expired codes and tokens once a minute.
+    /// Serves connections from `listener` for ever with the default limits of
+    /// [`ServeConfig`](crate::listen::ServeConfig) (see [`serve_with`](Self::serve_with)).
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        self.serve_with(listener, crate::listen::ServeConfig::default())
+            .await
+    }
+
+    /// Serves connections from `listener` for ever through
+    /// [`listen::serve`](crate::listen::serve) (accept errors back off and never stop the
+    /// server; header-read and idle timeouts; a connection cap); forgets expired codes
+    /// and tokens once a minute.
+    pub async fn serve_with(
+        self,
+        listener: tokio::net::TcpListener,
+        config: crate::listen::ServeConfig,
+    ) -> std::io::Result<()> {
         let server = self.server.clone();
         let purger = tokio::spawn(async move {
             loop {
@@ -307,18 +404,85 @@ impl<S: Storage + 'static> AsService<S> {
             }
         });
         let _stop = AbortOnDrop(purger);
-        loop {
-            let (stream, peer) = listener.accept().await?;
+        crate::listen::serve(listener, config, |peer| {
             let this = self.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let this = this.clone();
-                    async move { Ok::<_, Infallible>(this.handle(req, Some(peer)).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
+            hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let this = this.clone();
+                async move { Ok::<_, Infallible>(this.handle(req, Some(peer)).await) }
+            })
+        })
+        .await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod source_limit_tests {
+    //! Per-source limits key an IPv6 peer by its /64 (DCR-8).
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use mcp_oauth_as::{AsConfig, AutoApprove, MemoryStorage};
+
+    fn service(config: AsConfig) -> AsService<MemoryStorage> {
+        let server = AuthorizationServer::new(
+            config.resource(
+                mcp_oauth_resource::ResourceUri::parse("https://mcp.example.com/mcp").unwrap(),
+                ["mcp:read"],
+            ),
+            MemoryStorage::new(),
+            Box::new(Es256TokenSigner::generate().unwrap()),
+            Box::new(AutoApprove {
+                subject: "alice".into(),
+            }),
+        )
+        .unwrap();
+        AsService::new(
+            server,
+            crate::Fetcher::with_ring(crate::FetchConfig::default()).unwrap(),
+        )
+    }
+
+    /// The rate limiter counts every address of one IPv6 /64 together (old code gave
+    /// each address its own bucket, so a host rotating through its /64 was never limited).
+    #[test]
+    fn rate_limits_key_ipv6_by_its_slash_64() {
+        let svc = service(AsConfig::new("https://auth.example.com"));
+        let in_64 = |i: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, i, 0, 0, 1));
+        let limited = (1..=40)
+            .filter(|i| svc.limited(Some(in_64(*i))).is_some())
+            .count();
+        assert!(limited >= 10, "the burst of 30 is shared by the /64");
+        let elsewhere = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 1));
+        assert!(
+            svc.limited(Some(elsewhere)).is_none(),
+            "another /64 has its own"
+        );
+        assert!(svc.limited(Some("192.0.2.1".parse().unwrap())).is_none());
+    }
+
+    /// The peer address reaches the core's registration limits: a second pending
+    /// registration from the same /64 (another address in it) is refused with 429.
+    #[tokio::test]
+    async fn registration_sees_the_peer_address() {
+        let mut config = AsConfig::new("https://auth.example.com");
+        config.max_pending_registrations_per_source = 1;
+        let svc = service(config);
+        let body =
+            r#"{"redirect_uris": ["http://127.0.0.1:1/cb"], "token_endpoint_auth_method": "none"}"#;
+        let post = |body: &'static str| {
+            Request::post("https://auth.example.com/register")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap()
+        };
+        let peer = |s: &str| Some(SocketAddr::new(s.parse().unwrap(), 4000));
+        let r = svc.handle(post(body), peer("2001:db8::1")).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let r = svc.handle(post(body), peer("2001:db8::2")).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers().contains_key(header::RETRY_AFTER));
+        let r = svc.handle(post(body), peer("2001:db8:0:1::1")).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
     }
 }
