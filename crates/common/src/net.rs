@@ -10,8 +10,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// 169.254.169.254), "this network" (0/8), benchmarking (198.18/15), documentation,
 /// reserved (240/4), broadcast and multicast addresses; for IPv6 the same classes plus
 /// unique-local (fc00::/7, holding fd00:ec2::254), link-local (fe80::/10), site-local
-/// (fec0::/10), and any IPv4 address embedded in IPv4-mapped (::ffff:0:0/96), NAT64
-/// (64:ff9b::/96) or 6to4 (2002::/16) form.
+/// (fec0::/10), the local-use NAT64 prefix (64:ff9b:1::/48, RFC 8215: the operator picks
+/// where in it an IPv4 address sits, so the whole prefix is refused), Teredo (2001::/32,
+/// RFC 4380: it tunnels to an IPv4 relay and client, the latter's address obfuscated, so
+/// the whole prefix is refused), and any IPv4 address embedded in IPv4-mapped
+/// (::ffff:0:0/96), NAT64 (64:ff9b::/96) or 6to4 (2002::/16) form.
 ///
 /// ```
 /// use mcp_oauth_common::is_forbidden_address;
@@ -52,6 +55,17 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return forbidden_v4(embedded_v4(s[6], s[7]));
     }
+    // Local-use NAT64 64:ff9b:1::/48 (RFC 8215): translated to IPv4 inside the operator's
+    // network, with the IPv4 address at an offset the operator chose (RFC 6052 §2.2), so
+    // none of it can be checked: refused whole.
+    if s[..3] == [0x64, 0xff9b, 0x0001] {
+        return true;
+    }
+    // Teredo 2001::/32 (RFC 4380): a tunnel through an IPv4 relay to an IPv4 client whose
+    // address is stored XOR-ed; nothing public is served from it. Refused whole.
+    if s[..2] == [0x2001, 0x0000] {
+        return true;
+    }
     // 6to4 2002::/16 carries an IPv4 address in its next 32 bits.
     if s[0] == 0x2002 {
         return forbidden_v4(embedded_v4(s[1], s[2]));
@@ -72,6 +86,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// MCP-SBP-9, MCP-SEC-7, PRM-31: private and reserved targets, in every encoding.
     #[test]
     fn forbidden_and_allowed() {
         for bad in [
@@ -116,6 +131,32 @@ mod tests {
             "64:ff9b::808:808",
             "2002:808:808::",
         ] {
+            assert!(!is_forbidden_address(good.parse().unwrap()), "{good}");
+        }
+    }
+
+    /// MCP-SBP-9: the local-use NAT64 prefix (64:ff9b:1::/48, RFC 8215) and Teredo
+    /// (2001::/32, RFC 4380) reach IPv4 networks through translators and tunnels at offsets
+    /// or in encodings that cannot be checked, so both are refused whole.
+    #[test]
+    fn local_nat64_and_teredo_are_forbidden() {
+        for bad in [
+            "64:ff9b:1::",
+            "64:ff9b:1::1",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:a9fe:a9fe::",
+            "64:ff9b:1::808:808",
+            "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
+            // Server 65.54.227.120, client 192.0.2.45:40000; then the prefix's bounds.
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001::",
+            "2001:0:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            assert!(is_forbidden_address(bad.parse().unwrap()), "{bad}");
+        }
+        // Next to them, still public: the well-known NAT64 prefix with a public address,
+        // and 2001:1::/32 or Google's 2001:4860::/32.
+        for good in ["64:ff9b::808:808", "2001:1::1", "2001:4860:4860::8888"] {
             assert!(!is_forbidden_address(good.parse().unwrap()), "{good}");
         }
     }

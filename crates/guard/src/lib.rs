@@ -7,6 +7,10 @@ use core::time::Duration;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+mod proxies;
+
+pub use proxies::{MAX_FORWARDED_HOPS, TrustedProxies};
+
 /// A token bucket: `capacity` tokens, refilled at `per_second`; one token per request.
 ///
 /// Time is the caller's: `now` is a [`Duration`] since any fixed origin (for example an
@@ -221,11 +225,15 @@ impl std::error::Error for Denied {}
 /// The limits a [`Guard`] applies. Each is optional.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuardConfig {
-    /// Per client address, checked before the token is looked at.
+    /// Per client address, checked before the token is looked at. Behind reverse
+    /// proxies, resolve the address with [`TrustedProxies`], or every client shares the
+    /// proxy's.
     pub per_address: Option<Rate>,
-    /// Per OAuth client (`client_id`).
+    /// Per OAuth client (`client_id`): one bucket for every user of that application, so
+    /// one user who spends it gets all of them refused. Off by default; set it only as an
+    /// application-wide ceiling sized for all of the application's users together.
     pub per_client: Option<Rate>,
-    /// Per subject (`sub`).
+    /// Per subject (`sub`): each user has their own bucket, across applications.
     pub per_subject: Option<Rate>,
     /// Per tenant.
     pub per_tenant: Option<Rate>,
@@ -240,12 +248,17 @@ pub struct GuardConfig {
 }
 
 impl Default for GuardConfig {
-    /// 600 requests a minute per address (bursts of 100), 300 per client and per subject,
-    /// no tenant limit; 20 invalid tokens in a minute block an address for five minutes.
+    /// 600 requests a minute per address (bursts of 100), 300 per subject (bursts of 100),
+    /// no client or tenant limit; 20 invalid tokens in a minute block an address for five
+    /// minutes.
+    ///
+    /// No per-client limit by default: a `client_id` is shared by every user of an
+    /// application, so its bucket would let one user (or one stolen token) get the whole
+    /// application refused. The per-subject limit already bounds each user.
     fn default() -> Self {
         GuardConfig {
             per_address: Some(Rate::per_minute(100, 600)),
-            per_client: Some(Rate::per_minute(100, 300)),
+            per_client: None,
             per_subject: Some(Rate::per_minute(100, 300)),
             per_tenant: None,
             max_failures: 20,

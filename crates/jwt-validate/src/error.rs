@@ -71,6 +71,10 @@ pub enum JwtError {
     SenderConstrained,
     /// Introspection said `active: false`, or its response was unusable.
     Inactive,
+    /// Introspection said the token is active but of a `token_type` that is not an access
+    /// token (a `refresh_token`, say): only `Bearer` and `DPoP` (any case), or no
+    /// `token_type` at all, are accepted.
+    NotAnAccessToken,
     /// The token is valid but lacks scopes the operation needs (403).
     InsufficientScope {
         /// The required scopes the token does not grant.
@@ -141,6 +145,9 @@ impl fmt::Display for JwtError {
                 f.write_str("token is sender-constrained, not a bearer token")
             }
             JwtError::Inactive => f.write_str("token is not active"),
+            JwtError::NotAnAccessToken => {
+                f.write_str("token is not an access token (introspection token_type)")
+            }
             JwtError::InsufficientScope { missing } => {
                 write!(f, "token lacks scopes: {}", missing.join(" "))
             }

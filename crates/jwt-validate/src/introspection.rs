@@ -72,9 +72,12 @@ pub fn introspection_request(
 }
 
 /// Checks an introspection response (RFC 7662 §2.2) against `policy` at `now`: status 200,
-/// a JSON object of at most [`MAX_INTROSPECTION_LEN`] bytes with `active: true`, and then
-/// the same rules as a JWT: `iss` accepted, `exp` present and in the future, `aud` naming
-/// this server, `nbf`/`iat` sane, claim types right. Required scopes are checked too.
+/// a JSON object of at most [`MAX_INTROSPECTION_LEN`] bytes with `active: true`, a
+/// `token_type` that is absent (or `null`) or names an access token (`Bearer` or `DPoP`, any
+/// case; anything else, such as an active `refresh_token`, is
+/// [`JwtError::NotAnAccessToken`]), and then the same rules as a JWT: `iss` accepted, `exp`
+/// present and in the future, `aud` naming this server, `nbf`/`iat` sane, claim types right.
+/// Required scopes are checked too.
 pub fn parse_introspection(
     policy: &Policy,
     status: StatusCode,
@@ -90,6 +93,6 @@ pub fn parse_introspection(
     )
     .map_err(|_| JwtError::Inactive)?;
     let ctx = check_introspected(policy, body, now)?;
-    ctx.require_scopes(&policy.required_scopes)?;
+    ctx.require_scopes_in(&policy.required_scopes, &policy.hierarchy)?;
     Ok(ctx)
 }

@@ -107,3 +107,72 @@ fn claims_reader_rules() {
         assert!(read(bad).is_err(), "{bad}");
     }
 }
+
+/// O21-18, MCP-RS-1, JWTBCP-11: an introspection response for an active refresh token
+/// (RFC 7662 `token_type: refresh_token`, which this project's own authorization server
+/// answers for its 30-day refresh tokens) is refused, as is any `token_type` that is not
+/// an access token type; an absent or `null` `token_type`, and `Bearer` or `DPoP` in any
+/// case, are accepted. The refusal is `invalid_token` (401).
+#[test]
+fn introspected_refresh_tokens_are_not_access_tokens() {
+    use http::StatusCode;
+    use mcp_oauth_common::UnixTime;
+    use mcp_oauth_prm::BearerError;
+
+    use crate::{JwtError, parse_introspection};
+
+    let now = 1_800_000_000_u64;
+    let policy = Policy::from_lists(["https://as.example"], ["https://mcp.example/mcp"]);
+    let body = |token_type: &str| {
+        let member = if token_type.is_empty() {
+            String::new()
+        } else {
+            format!(r#""token_type":{token_type},"#)
+        };
+        format!(
+            r#"{{"active":true,{member}"iss":"https://as.example","aud":"https://mcp.example/mcp","exp":{},"client_id":"c","sub":"u","scope":"mcp"}}"#,
+            now + 86_400 * 30
+        )
+    };
+    let parse = |token_type: &str| {
+        parse_introspection(
+            &policy,
+            StatusCode::OK,
+            body(token_type).as_bytes(),
+            UnixTime(now),
+        )
+    };
+    for access in [
+        "",
+        "null",
+        r#""Bearer""#,
+        r#""bearer""#,
+        r#""BEARER""#,
+        r#""DPoP""#,
+        r#""dpop""#,
+        r#""B\u0065arer""#,
+    ] {
+        let ctx = parse(access);
+        assert_eq!(ctx.as_ref().map(|c| c.subject()), Ok(Some("u")), "{access}");
+    }
+    for not_access in [
+        r#""refresh_token""#,
+        r#""Refresh_Token""#,
+        r#""N_A""#,
+        r#""access_token""#,
+        r#""Bearer ""#,
+        r#""""#,
+        r#""mac""#,
+        "1",
+        "true",
+        r#"["Bearer"]"#,
+        r#"{"type":"Bearer"}"#,
+    ] {
+        let err = parse(not_access).unwrap_err();
+        assert_eq!(err, JwtError::NotAnAccessToken, "{not_access}");
+        assert_eq!(err.bearer_error(), BearerError::InvalidToken);
+    }
+    // Two `token_type` members make the response unusable, whatever they say.
+    let twice = body(r#""Bearer","token_type":"refresh_token""#);
+    assert!(parse_introspection(&policy, StatusCode::OK, twice.as_bytes(), UnixTime(now)).is_err());
+}

@@ -71,6 +71,8 @@ pub struct PublicUrl {
 
 #[derive(Debug, Default)]
 struct Forwarded {
+    /// `for`: the node the proxy received the request from.
+    node: Option<String>,
     proto: Option<String>,
     host: Option<String>,
     port: Option<String>,
@@ -116,6 +118,7 @@ impl PublicUrl {
         let fwd = match last_value(headers, "forwarded")? {
             Some(v) => parse_forwarded_element(v)?,
             None => Forwarded {
+                node: None,
                 proto: last_value(headers, "x-forwarded-proto")?.map(str::to_owned),
                 host: last_value(headers, "x-forwarded-host")?.map(str::to_owned),
                 port: last_value(headers, "x-forwarded-port")?.map(str::to_owned),
@@ -240,6 +243,105 @@ fn split_outside_quotes(s: &str) -> impl DoubleEndedIterator<Item = &str> {
     parts.into_iter()
 }
 
+/// The `for` parameter of each element of the `Forwarded` header (RFC 7239 §5.2), nearest
+/// hop first: what a limiter needs to find the client's address behind proxies it trusts.
+///
+/// Each proxy appends one element naming the node it received the request from, so reading
+/// from the end walks back towards the client. The fields are read from the last to the
+/// first, and each field from its end, one element at a time, only as far as the caller
+/// iterates: elements further left, which the client may have written itself, are never
+/// parsed, so a malformed prefix cannot spoil the elements that trusted proxies appended.
+///
+/// Each item is one element's `for` value with its quotes removed (`192.0.2.43`,
+/// `[2001:db8:cafe::17]:4711`, `unknown`, `_hidden`), `None` for an element without `for`,
+/// or [`ForwardedError::Malformed`] for an element that does not parse (RFC 7239 §4: a
+/// parameter twice, a bad quoted string, …), is not UTF-8, or is longer than
+/// [`MAX_FORWARDED_LEN`]. Items after an error are not meaningful: stop at the first one.
+///
+/// ```
+/// use http::HeaderMap;
+/// let mut headers = HeaderMap::new();
+/// headers.append("forwarded", "for=\"_gazonk\", For=\"[2001:db8:cafe::17]:4711\"".parse()?);
+/// headers.append("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43".parse()?);
+/// let hops: Vec<_> = mcp_oauth_prm::forwarded_for(&headers).collect::<Result<_, _>>()?;
+/// assert_eq!(hops, [
+///     Some("192.0.2.60".to_owned()),
+///     Some("[2001:db8:cafe::17]:4711".to_owned()),
+///     Some("_gazonk".to_owned()),
+/// ]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn forwarded_for(
+    headers: &HeaderMap,
+) -> impl Iterator<Item = Result<Option<String>, ForwardedError>> + '_ {
+    const HEADER: &str = "forwarded";
+    headers
+        .get_all(HEADER)
+        .iter()
+        .rev()
+        .flat_map(|value| ElementsFromEnd {
+            bytes: value.as_bytes(),
+            end: Some(value.len()),
+        })
+        .map(|element| {
+            let text = std::str::from_utf8(element?)
+                .map_err(|_| ForwardedError::Malformed { header: HEADER })?;
+            parse_forwarded_element(text).map(|f| f.node)
+        })
+}
+
+/// The comma-separated elements of one header field, last first, splitting only at commas
+/// outside quoted strings. Scans at most [`MAX_FORWARDED_LEN`] bytes per element.
+struct ElementsFromEnd<'a> {
+    bytes: &'a [u8],
+    /// Where the next element (towards the start) ends; `None` when done.
+    end: Option<usize>,
+}
+
+impl<'a> Iterator for ElementsFromEnd<'a> {
+    type Item = Result<&'a [u8], ForwardedError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let end = self.end?;
+        let mut quoted = false;
+        let mut i = end;
+        while i > 0 {
+            i -= 1;
+            if end - i > MAX_FORWARDED_LEN {
+                self.end = None;
+                return Some(Err(ForwardedError::Malformed {
+                    header: "forwarded",
+                }));
+            }
+            match self.bytes.get(i) {
+                Some(b'"') if !escaped(self.bytes, i) => quoted = !quoted,
+                Some(b',') if !quoted => {
+                    self.end = Some(i);
+                    return Some(Ok(self.bytes.get(i + 1..end).unwrap_or_default()));
+                }
+                _ => {}
+            }
+        }
+        self.end = None;
+        Some(Ok(self.bytes.get(..end).unwrap_or_default()))
+    }
+}
+
+/// Whether the byte at `i` follows an odd run of backslashes (a `quoted-pair`). Runs
+/// preceding different quotes are disjoint, so a scan stays linear.
+fn escaped(bytes: &[u8], i: usize) -> bool {
+    bytes
+        .get(..i)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .take(MAX_FORWARDED_LEN)
+        .take_while(|b| **b == b'\\')
+        .count()
+        % 2
+        == 1
+}
+
 /// One `forwarded-element` (RFC 7239 §4): `pair *( ";" pair )`, `pair = token "=" value`.
 fn parse_forwarded_element(element: &str) -> Result<Forwarded, ForwardedError> {
     const HEADER: &str = "forwarded";
@@ -258,6 +360,7 @@ fn parse_forwarded_element(element: &str) -> Result<Forwarded, ForwardedError> {
             Err(_) => return Err(bad()),
         };
         let slot = match name.as_str() {
+            "for" => Some(&mut out.node),
             "proto" => Some(&mut out.proto),
             "host" => Some(&mut out.host),
             _ => None,
@@ -273,6 +376,131 @@ fn parse_forwarded_element(element: &str) -> Result<Forwarded, ForwardedError> {
         }
         if !c.eat(b';') {
             return Err(bad());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use http::HeaderMap;
+    use proptest::prelude::*;
+
+    use super::{ForwardedError, MAX_FORWARDED_LEN, forwarded_for};
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("forwarded", v.parse().unwrap());
+        }
+        h
+    }
+
+    fn hops(values: &[&str], n: usize) -> Vec<Result<Option<String>, ForwardedError>> {
+        forwarded_for(&headers(values)).take(n).collect()
+    }
+
+    fn some(s: &str) -> Result<Option<String>, ForwardedError> {
+        Ok(Some(s.to_owned()))
+    }
+
+    /// Nearest first, across fields and elements; quoted commas and semicolons stay inside
+    /// their element; an element without `for` is `None`.
+    #[test]
+    fn for_values_nearest_first() {
+        assert_eq!(
+            hops(
+                &[
+                    r#"for=192.0.2.43, for="[2001:db8:cafe::17]:4711";host="a,b;c""#,
+                    "proto=https;by=10.0.0.1",
+                    " for=10.0.0.2 ;proto=https , FOR=unknown",
+                ],
+                9
+            ),
+            [
+                some("unknown"),
+                some("10.0.0.2"),
+                Ok(None),
+                some("[2001:db8:cafe::17]:4711"),
+                some("192.0.2.43"),
+            ]
+        );
+        assert_eq!(hops(&[], 9), []);
+        // An escaped quote inside a quoted string does not end it.
+        assert_eq!(
+            hops(&[r#"for=192.0.2.1;host="x\",y", for=10.0.0.9"#], 9),
+            [some("10.0.0.9"), some("192.0.2.1")]
+        );
+    }
+
+    /// Whatever the client wrote left of the nearest elements is not read until the
+    /// caller asks for it: an unterminated quote, junk, or a huge value.
+    #[test]
+    fn a_client_prefix_cannot_spoil_the_nearest_elements() {
+        let junk = "x".repeat(MAX_FORWARDED_LEN * 3);
+        for prefix in [r#"for="unterminated"#, "for=a;for=b", "==;;", junk.as_str()] {
+            let appended = format!("{prefix}, for=198.51.100.7, for=10.0.0.1");
+            assert_eq!(
+                hops(&[&appended], 2),
+                [some("10.0.0.1"), some("198.51.100.7")],
+                "{prefix}"
+            );
+            // In a field of its own before the proxies' field, too.
+            assert_eq!(
+                hops(&[prefix, "for=198.51.100.7, for=10.0.0.1"], 2),
+                [some("10.0.0.1"), some("198.51.100.7")],
+                "{prefix}"
+            );
+            // Reached, it is an error.
+            assert!(
+                hops(&[&appended], 3)
+                    .last()
+                    .unwrap()
+                    .as_ref()
+                    .is_err_and(|e| matches!(e, ForwardedError::Malformed { .. })),
+                "{prefix}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_elements_are_errors() {
+        for bad in [
+            "",
+            "for",
+            "for=",
+            "for=a;for=b",
+            r#"for="x"#,
+            "for=1.2.3.4;;",
+            "for=1.2.3.4 proto=http",
+            r#"for="a\"#,
+        ] {
+            assert!(
+                matches!(
+                    hops(&[bad], 1).as_slice(),
+                    [Err(ForwardedError::Malformed { .. })]
+                ),
+                "{bad:?}"
+            );
+        }
+        let long = format!("for=\"{}\"", "a".repeat(MAX_FORWARDED_LEN));
+        assert!(hops(&[&long], 1).first().unwrap().is_err());
+    }
+
+    proptest! {
+        /// Any header bytes: no panic, and at most one item per comma plus one per field.
+        #[test]
+        fn never_panics(fields in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..4)) {
+            let mut h = HeaderMap::new();
+            let mut bound = 0;
+            for f in &fields {
+                if let Ok(v) = http::HeaderValue::from_bytes(f) {
+                    bound += 1 + f.iter().filter(|b| **b == b',').count();
+                    h.append("forwarded", v);
+                }
+            }
+            prop_assert!(forwarded_for(&h).count() <= bound);
         }
     }
 }

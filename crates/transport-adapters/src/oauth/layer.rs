@@ -1,6 +1,12 @@
-//! A tower layer for HTTP clients: every request carries the current token; a `401`
-//! runs the flow (or a refresh), a `403 insufficient_scope` steps up, and the request is
-//! sent again. Bodies must be `Clone` so a request can be retried.
+//! A tower layer for HTTP clients: every request to the MCP server's resource URL carries
+//! the current token; a `401` runs the flow (or a refresh), a `403 insufficient_scope` steps
+//! up, and the request is sent again. Bodies must be `Clone` so a request can be retried.
+//!
+//! "To the resource URL" means the resource's origin (scheme, host, port) and a path equal
+//! to its path or below it on a segment boundary: for `https://mcp.example.com/mcp`, the
+//! token goes to `/mcp`, `/mcp/` and `/mcp/x`, never to `/mcpx`, `/other`, a path with a
+//! `.` or `..` segment, or another origin. Other requests pass through as they are, without
+//! the token.
 //!
 //! ```no_run
 //! # async fn demo(oauth: mcp_oauth_transport::oauth::OAuthClient<mcp_oauth_client::MemoryStore>,
@@ -31,6 +37,34 @@ fn same_origin(uri: &http::Uri, server: &ResourceUri) -> bool {
             .is_ok_and(|o| o.origin() == server.origin()),
         _ => false,
     }
+}
+
+/// Whether the token for `server` may go with a request to `uri`: on the server's origin,
+/// with a path equal to the resource's path or below it on a segment boundary (`/mcp`
+/// covers `/mcp`, `/mcp/` and `/mcp/x`, not `/mcpx`; the root covers every path), and no
+/// `.` or `..` segment (plain or percent-encoded) that a server might resolve elsewhere.
+/// The resource's query, if any, is not compared.
+pub(super) fn covers(uri: &http::Uri, server: &ResourceUri) -> bool {
+    if !same_origin(uri, server) {
+        return false;
+    }
+    let path = uri.path();
+    let base = server.path();
+    let below = match path.strip_prefix(base) {
+        Some("") => true,
+        Some(rest) => base.ends_with('/') || rest.starts_with('/'),
+        None => false,
+    };
+    below && !has_dot_segment(path)
+}
+
+/// Whether a path has a `.` or `..` segment, spelt plainly or with `%2e`.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        [".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"]
+            .iter()
+            .any(|dot| segment.eq_ignore_ascii_case(dot))
+    })
 }
 
 /// Sends of one request at most: the first, then after a 401 and up to two step-ups.
@@ -155,8 +189,8 @@ where
         let oauth = self.oauth.clone();
         let server = self.server.clone();
         Box::pin(async move {
-            // The token goes to the MCP server it is for, and nowhere else.
-            if !same_origin(req.uri(), &server) {
+            // The token goes to the MCP server's resource URL it is for, and nowhere else.
+            if !covers(req.uri(), &server) {
                 poll_fn(|cx| inner.poll_ready(cx))
                     .await
                     .map_err(OAuthServiceError::Inner)?;
@@ -234,5 +268,54 @@ mod tests {
         ));
         assert!(!same_origin(&u("https://evil.example.com/mcp"), &server));
         assert!(!same_origin(&u("/mcp"), &server));
+    }
+
+    /// MCP-TOK-2, BEARER-9: the token goes to the resource URL (origin and path on a
+    /// segment boundary) and nowhere else on the origin.
+    #[test]
+    fn token_scope_is_the_resource_path() {
+        let u = |s: &str| s.parse::<http::Uri>().unwrap();
+        let r = |s: &str| ResourceUri::parse(s).unwrap();
+        let mcp = r("https://mcp.example.com/mcp");
+        for yes in [
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/mcp?x=1",
+            "https://mcp.example.com/mcp/",
+            "https://mcp.example.com/mcp/x/y",
+            "https://MCP.example.com:443/mcp",
+        ] {
+            assert!(covers(&u(yes), &mcp), "{yes}");
+        }
+        for no in [
+            "https://mcp.example.com/mcpx",
+            "https://mcp.example.com/mcp.json",
+            "https://mcp.example.com/",
+            "https://mcp.example.com/other",
+            "https://mcp.example.com/MCP",
+            "https://mcp.example.com/m%63p",
+            "https://mcp.example.com/mcp/../admin",
+            "https://mcp.example.com/mcp/%2E%2e/admin",
+            "https://mcp.example.com/mcp/./x",
+            "https://mcp.example.com/mcp%2f..%2fadmin",
+            "https://mcp.example.com/x/mcp",
+            "http://mcp.example.com/mcp",
+            "https://evil.example.com/mcp",
+            "/mcp",
+        ] {
+            assert!(!covers(&u(no), &mcp), "{no}");
+        }
+        // A resource with a trailing slash covers what is below it.
+        let slash = r("https://mcp.example.com/mcp/");
+        assert!(covers(&u("https://mcp.example.com/mcp/"), &slash));
+        assert!(covers(&u("https://mcp.example.com/mcp/x"), &slash));
+        assert!(!covers(&u("https://mcp.example.com/mcp"), &slash));
+        // The root covers the whole origin.
+        let root = r("https://mcp.example.com");
+        assert!(covers(&u("https://mcp.example.com/"), &root));
+        assert!(covers(&u("https://mcp.example.com/anything"), &root));
+        assert!(!covers(&u("https://mcp.example.com/a/../b"), &root));
+        // The resource's query is not compared.
+        let q = r("https://mcp.example.com/mcp?tenant=a");
+        assert!(covers(&u("https://mcp.example.com/mcp"), &q));
     }
 }

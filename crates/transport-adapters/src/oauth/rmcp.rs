@@ -1,6 +1,11 @@
-//! OAuth for rmcp clients: wrap any rmcp [`StreamableHttpClient`] and every request
-//! carries a token; a `401` runs the flow (or a refresh), a `403 insufficient_scope`
-//! steps up, and the request is retried.
+//! OAuth for rmcp clients: wrap any rmcp [`StreamableHttpClient`] and every request to the
+//! MCP server's resource URL carries a token; a `401` runs the flow (or a refresh), a
+//! `403 insufficient_scope` steps up, and the request is retried.
+//!
+//! The token goes only to the resource URL: its origin, and a path equal to its path or
+//! below it on a segment boundary (`/mcp` covers `/mcp/x`, not `/mcpx`), as for
+//! [`OAuthLayer`](super::OAuthLayer). A request to any other URL is passed to the inner
+//! client as it was made, with the caller's own `auth_header` and without the token.
 //!
 //! ```no_run
 //! # async fn demo(oauth: mcp_oauth_transport::oauth::OAuthClient<mcp_oauth_client::MemoryStore>,
@@ -55,7 +60,8 @@ impl<C: Clone, S> Clone for AuthorizedHttpClient<C, S> {
 }
 
 impl<C, S> AuthorizedHttpClient<C, S> {
-    /// Wraps `inner` for the MCP server at `server`.
+    /// Wraps `inner` for the MCP server at `server` (the resource URL whose token is
+    /// attached, to it and to the paths below it only).
     pub fn new(inner: C, oauth: OAuthClient<S>, server: ResourceUri) -> Self {
         AuthorizedHttpClient {
             inner,
@@ -72,6 +78,24 @@ impl<C, S> AuthorizedHttpClient<C, S> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Whether the token may go with a request to `uri` (the resource URL or below it).
+    fn covers(&self, uri: &str) -> bool {
+        uri.parse::<http::Uri>()
+            .is_ok_and(|u| super::layer::covers(&u, &self.server))
+    }
+}
+
+impl<C, S: CredentialStore + 'static> AuthorizedHttpClient<C, S> {
+    /// The header to send to `uri`: the current token on the resource URL, else the
+    /// caller's own.
+    async fn auth_for(&self, uri: &str, caller: Option<String>) -> Option<String> {
+        if self.covers(uri) {
+            self.oauth.access_token(&self.server).await.ok().flatten()
+        } else {
+            caller
+        }
     }
 }
 
@@ -126,10 +150,24 @@ where
         uri: Arc<str>,
         message: ClientJsonRpcMessage,
         session_id: Option<Arc<str>>,
-        _auth_header: Option<String>,
+        auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        if !self.covers(&uri) {
+            // Not the resource: no token, and no authorization on its 401 or 403.
+            return self
+                .inner
+                .post_message_with_response_limits(
+                    uri,
+                    message,
+                    session_id,
+                    auth_header,
+                    custom_headers,
+                    limits,
+                )
+                .await;
+        }
         let op = operation(&message);
         let mut token = self.oauth.access_token(&self.server).await.ok().flatten();
         let mut attempt = 0;
@@ -187,10 +225,10 @@ where
         &self,
         uri: Arc<str>,
         session_id: Arc<str>,
-        _auth_header: Option<String>,
+        auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        let token = self.oauth.access_token(&self.server).await.ok().flatten();
+        let token = self.auth_for(&uri, auth_header).await;
         self.inner
             .delete_session(uri, session_id, token, custom_headers)
             .await
@@ -201,10 +239,10 @@ where
         uri: Arc<str>,
         session_id: Option<Arc<str>>,
         last_event_id: Option<String>,
-        _auth_header: Option<String>,
+        auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        let token = self.oauth.access_token(&self.server).await.ok().flatten();
+        let token = self.auth_for(&uri, auth_header).await;
         self.inner
             .get_stream(uri, session_id, last_event_id, token, custom_headers)
             .await
@@ -215,11 +253,11 @@ where
         uri: Arc<str>,
         session_id: Option<Arc<str>>,
         last_event_id: Option<String>,
-        _auth_header: Option<String>,
+        auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        let token = self.oauth.access_token(&self.server).await.ok().flatten();
+        let token = self.auth_for(&uri, auth_header).await;
         self.inner
             .get_stream_with_max_sse_event_size(
                 uri,
