@@ -75,6 +75,36 @@ fn valid_token_gives_the_authenticated_context() {
 /// The per-thread header memo keeps only what a header's bytes say: every policy check
 /// still runs on every token, and tokens with other headers (more than the memo holds,
 /// in turn) keep their own `kid` and algorithm.
+/// RFC 9068 §4 / RFC 8725 §3.11, explicit typing by default: `Policy::new` refuses a
+/// token whose header says `typ: JWT` or has no `typ` (before, both passed: `cargo xtask
+/// serve` answered 200 to a `typ: JWT` token); relaxing it is done by name.
+#[test]
+fn at_jwt_typ_is_checked_by_default() {
+    let k = TestKeys::load().unwrap();
+    let plain = json!({"alg": "RS256", "typ": "JWT", "kid": "rs1"});
+    let untyped = json!({"alg": "RS256", "kid": "rs1"});
+    let typed = k.rs1.sign(&header("RS256", "rs1"), &claims());
+    let plain = k.rs1.sign(&plain, &claims());
+    let untyped = k.rs1.sign(&untyped, &claims());
+    assert!(validate(&typed, &k.jwks(), policy()).is_ok());
+    assert_eq!(
+        validate(&plain, &k.jwks(), policy()),
+        Err(JwtError::TypeNotAccepted)
+    );
+    assert_eq!(
+        validate(&untyped, &k.jwks(), policy()),
+        Err(JwtError::TypeNotAccepted)
+    );
+    let relaxed = policy().accept_typ([mcp_oauth_jwt::RFC9068_TYP, "JWT"]);
+    assert!(validate(&plain, &k.jwks(), relaxed.clone()).is_ok());
+    assert!(validate(&typed, &k.jwks(), relaxed.clone()).is_ok());
+    assert_eq!(
+        validate(&untyped, &k.jwks(), relaxed),
+        Err(JwtError::TypeNotAccepted)
+    );
+    assert!(validate(&untyped, &k.jwks(), policy().dangerous_skip_typ_check()).is_ok());
+}
+
 #[test]
 fn repeated_headers_are_still_checked_against_each_policy() {
     let k = TestKeys::load().unwrap();

@@ -14,9 +14,13 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use crate::util::{Args, cargo, output, root, run};
 
-/// `cargo xtask serve --listen ADDR --issuer URL [--resource URL]`.
+/// `cargo xtask serve --listen ADDR --issuer URL [--resource URL] [--accept-typ TYP]...`.
 pub(crate) fn serve(args: &[String]) -> Result<(), String> {
-    let parsed = Args::parse(args, &["--listen", "--issuer", "--resource"], &[])?;
+    let parsed = Args::parse(
+        args,
+        &["--listen", "--issuer", "--resource", "--accept-typ"],
+        &[],
+    )?;
     if parsed.all("--issuer").is_empty() {
         // No external authorization server: the embedded one.
         return crate::demo::serve_embedded(parsed.all("--listen").first().copied());

@@ -45,7 +45,7 @@ Commands:
   bench http [--json] [--seconds N]
                                  wrk against the rmcp example server (unprotected, cached,
                                  uncached, forged tokens) and the TypeScript SDK reference
-  serve --listen ADDR --issuer URL [--resource URL]
+  serve --listen ADDR --issuer URL [--resource URL] [--accept-typ TYP]
                                  the rmcp example server, protected, against an external
                                  authorization server (MCP endpoint http://ADDR/mcp)
   demo [--serve] [--listen ADDR]  the embedded authorization server, the protected rmcp

@@ -162,7 +162,11 @@ fn every_named_endpoint_is_https_or_loopback() {
         "jwks_uri",
         "userinfo_endpoint",
     ] {
-        for bad in ["/as.example.com/r", "http://as.example.com/x", "https://as.example.com/x#f"] {
+        for bad in [
+            "/as.example.com/r",
+            "http://as.example.com/x",
+            "https://as.example.com/x#f",
+        ] {
             let mut d = good(issuer);
             d[name] = json!(bad);
             assert!(

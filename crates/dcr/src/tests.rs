@@ -23,6 +23,11 @@ fn client_request_round_trips_through_the_server() {
             "https://app.example.com/cb",
         ],
     );
+    // MCP-RT-6: the client registers the refresh_token grant (and the code grant).
+    assert_eq!(
+        m.grant_types.as_deref(),
+        Some(&["authorization_code".to_owned(), "refresh_token".to_owned()][..])
+    );
     m.client_uri = Some("https://example.com".into());
     m.logo_uri = Some("https://example.com/logo.png".into());
     m.scope = Some("mcp:read mcp:write".into());

@@ -9,6 +9,7 @@ mod introspection;
 mod jwk;
 mod jwks_cache;
 mod policy;
+mod scopes;
 mod token;
 mod token_cache;
 
@@ -22,7 +23,10 @@ pub use introspection::{
 };
 pub use jwk::{Key, KeySet, KeySetLimits};
 pub use jwks_cache::{FetchError, FetchOutcome, JwksCache, JwksConfig, Lookup};
-pub use policy::{ClientIdClaim, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Policy, ScopeClaim};
+pub use policy::{
+    ClientIdClaim, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Policy, RFC9068_TYP, ScopeClaim,
+};
+pub use scopes::ScopeHierarchy;
 pub use token::{AuthContext, Validator};
 pub use token_cache::{Cached, TokenCache, TokenKey};
 

@@ -5,6 +5,7 @@ use core::time::Duration;
 use mcp_oauth_resource::ResourceUri;
 
 use crate::Algorithm;
+use crate::scopes::ScopeHierarchy;
 
 /// Default leeway for `exp`, `nbf` and `iat`: 60 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -29,6 +30,7 @@ pub struct Policy {
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) leeway: u64,
     pub(crate) required_scopes: Vec<String>,
+    pub(crate) hierarchy: ScopeHierarchy,
     pub(crate) typ: Option<Vec<String>>,
     pub(crate) max_token_len: usize,
     pub(crate) max_lifetime: Option<u64>,
@@ -91,7 +93,10 @@ impl ScopeClaim {
 impl Policy {
     /// Tokens from `issuer` (compared byte for byte) for `resource` (the canonical string
     /// must appear in `aud`). Default algorithms: every [`Algorithm`]; leeway 60 s; no
-    /// scopes required; `typ` not checked; 16 KiB maximum.
+    /// scopes required; `typ` must be `at+jwt` (RFC 9068 §4, RFC 8725 §3.11: explicit
+    /// typing, so an ID token or another JWT of the same issuer is never taken for an
+    /// access token; relax it with [`accept_typ`](Self::accept_typ) for issuers that write
+    /// `JWT`); 16 KiB maximum.
     pub fn new(issuer: impl Into<String>, resource: &ResourceUri) -> Self {
         Self::from_lists([issuer.into()], [resource.as_str()])
     }
@@ -111,7 +116,8 @@ impl Policy {
             algorithms: Algorithm::ALL.to_vec(),
             leeway: DEFAULT_LEEWAY.as_secs(),
             required_scopes: Vec::new(),
-            typ: None,
+            hierarchy: ScopeHierarchy::new(),
+            typ: Some(vec![RFC9068_TYP.to_owned()]),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             max_lifetime: None,
             required_claims: Vec::new(),
@@ -185,9 +191,12 @@ impl Policy {
         self
     }
 
-    /// Accept only these `typ` header values, compared case-insensitively with an
-    /// optional `application/` prefix (RFC 9068 §4: `at+jwt`). A token without `typ`
-    /// is then refused.
+    /// Accept only these `typ` header values (instead of the default `at+jwt`), compared
+    /// case-insensitively with an optional `application/` prefix (RFC 9068 §4: `at+jwt`).
+    /// A token without `typ` is refused. Identity providers that write `typ: JWT` on
+    /// their access tokens (Entra ID, Keycloak, Auth0's default profile) need
+    /// `accept_typ(["at+jwt", "JWT"])`; the profiles in `mcp-oauth-tenant` do this by
+    /// name.
     pub fn accept_typ<I, S>(mut self, typ: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -195,6 +204,28 @@ impl Policy {
     {
         self.typ = Some(typ.into_iter().map(|t| normalize_typ(&t.into())).collect());
         self
+    }
+
+    /// **Dangerous**: checks no `typ` at all (tokens without one pass too). Reopens JWT
+    /// confusion (RFC 8725 §3.11): any JWT the issuer signs for this audience, an ID token
+    /// or a logout token, is taken for an access token unless another claim tells them
+    /// apart. For issuers that write no `typ` on access tokens (Amazon Cognito, which is
+    /// then told apart by `token_use`), and for test vectors that say "not checked".
+    pub fn dangerous_skip_typ_check(mut self) -> Self {
+        self.typ = None;
+        self
+    }
+
+    /// Scopes that imply others when a token's scopes are judged, here and by the
+    /// resource-server layer's per-operation scopes (MCP-SCOPE-15). None by default.
+    pub fn scope_hierarchy(mut self, hierarchy: ScopeHierarchy) -> Self {
+        self.hierarchy = hierarchy;
+        self
+    }
+
+    /// The scope hierarchy (see [`scope_hierarchy`](Self::scope_hierarchy)).
+    pub fn hierarchy(&self) -> &ScopeHierarchy {
+        &self.hierarchy
     }
 
     /// Largest token accepted, in bytes.
@@ -242,6 +273,9 @@ impl Policy {
         self.leeway
     }
 }
+
+/// The RFC 9068 §2.1 access-token `typ`, checked by default.
+pub const RFC9068_TYP: &str = "at+jwt";
 
 /// `Application/At+JWT` → `at+jwt`.
 pub(crate) fn normalize_typ(typ: &str) -> String {

@@ -13,6 +13,7 @@ use core::mem::take;
 use serde_json::{Map, Value};
 
 use crate::policy::{ClientIdClaim, ScopeClaim, typ_matches};
+use crate::scopes::ScopeHierarchy;
 use crate::{Algorithm, JwtError, KeySet, Malformed, Policy};
 
 /// Largest decoded header accepted, in bytes.
@@ -134,20 +135,38 @@ impl AuthContext {
         (now.as_secs() as f64) < self.exp + leeway_secs as f64
     }
 
-    /// Whether every scope in `required` was granted.
+    /// Whether every scope in `required` was granted (exactly; see
+    /// [`has_scopes_in`](Self::has_scopes_in) for scope hierarchies).
     pub fn has_scopes<S: AsRef<str>>(&self, required: &[S]) -> bool {
         required
             .iter()
             .all(|r| self.scopes().any(|s| s == r.as_ref()))
     }
 
+    /// Whether every scope in `required` was granted, directly or through a broader scope
+    /// of `hierarchy` (MCP-SCOPE-15).
+    pub fn has_scopes_in<S: AsRef<str>>(&self, required: &[S], hierarchy: &ScopeHierarchy) -> bool {
+        required
+            .iter()
+            .all(|r| hierarchy.grants(self.scopes(), r.as_ref()))
+    }
+
     /// The required scopes that were not granted, or `Ok` when none is missing. The error
     /// is [`JwtError::InsufficientScope`] (403).
     pub fn require_scopes<S: AsRef<str>>(&self, required: &[S]) -> Result<(), JwtError> {
+        self.require_scopes_in(required, &ScopeHierarchy::new())
+    }
+
+    /// [`require_scopes`](Self::require_scopes) honouring `hierarchy` (MCP-SCOPE-15).
+    pub fn require_scopes_in<S: AsRef<str>>(
+        &self,
+        required: &[S],
+        hierarchy: &ScopeHierarchy,
+    ) -> Result<(), JwtError> {
         let missing: Vec<String> = required
             .iter()
             .map(AsRef::as_ref)
-            .filter(|r| !self.scopes().any(|s| s == *r))
+            .filter(|r| !hierarchy.grants(self.scopes(), r))
             .map(str::to_owned)
             .collect();
         if missing.is_empty() {
@@ -313,7 +332,7 @@ impl Validator {
         now: UnixTime,
     ) -> Result<AuthContext, JwtError> {
         self.verify_then(token, keys, now, &|ctx| {
-            ctx.require_scopes(&self.policy.required_scopes)
+            ctx.require_scopes_in(&self.policy.required_scopes, &self.policy.hierarchy)
         })
     }
 
@@ -327,7 +346,7 @@ impl Validator {
         operation_scopes: &[S],
     ) -> Result<AuthContext, JwtError> {
         self.verify_then(token, keys, now, &|ctx| {
-            ctx.require_scopes(&self.policy.required_scopes)?;
+            ctx.require_scopes_in(&self.policy.required_scopes, &self.policy.hierarchy)?;
             ctx.require_scopes(operation_scopes)
         })
     }
@@ -758,7 +777,14 @@ fn audience(field: Field<OneOrMany<'_>>, base: &[u8], out: &mut Vec<Text>) -> Re
     }
 }
 
-/// Claims from an introspection response (RFC 7662 §2.2), checked with the same rules.
+/// Whether an introspection `token_type` names an access token: `Bearer` (RFC 6750) or
+/// `DPoP` (RFC 9449), compared case-insensitively as RFC 6749 §5.1 says.
+fn is_access_token_type(token_type: &str) -> bool {
+    token_type.eq_ignore_ascii_case("bearer") || token_type.eq_ignore_ascii_case("dpop")
+}
+
+/// Claims from an introspection response (RFC 7662 §2.2), checked with the same rules,
+/// after `active` and `token_type`.
 pub(crate) fn check_introspected(
     p: &Policy,
     payload: &[u8],
@@ -768,6 +794,9 @@ pub(crate) fn check_introspected(
     struct Active<'a> {
         #[serde(borrow)]
         active: &'a RawValue,
+        /// `null` reads as absent.
+        #[serde(default, borrow)]
+        token_type: Option<&'a RawValue>,
     }
     if !is_object(payload) {
         return Err(JwtError::Inactive);
@@ -775,6 +804,15 @@ pub(crate) fn check_introspected(
     let active: Active<'_> = serde_json::from_slice(payload).map_err(|_| JwtError::Inactive)?;
     if active.active.get() != "true" {
         return Err(JwtError::Inactive);
+    }
+    // RFC 7662 §2.2 `token_type`: an active refresh token (or any other kind the server
+    // describes) is not a credential for this resource (O21-18, JWTBCP-11).
+    if let Some(raw) = active.token_type {
+        let token_type: std::borrow::Cow<'_, str> =
+            serde_json::from_str(raw.get()).map_err(|_| JwtError::NotAnAccessToken)?;
+        if !is_access_token_type(&token_type) {
+            return Err(JwtError::NotAnAccessToken);
+        }
     }
     let json = std::str::from_utf8(payload).map_err(|_| JwtError::Malformed(Malformed::Payload))?;
     let mut claims = Claims::default();

@@ -214,7 +214,10 @@ impl TokenCache {
                 ctx
             }
         };
-        ctx.require_scopes(&validator.policy().required_scopes)?;
+        ctx.require_scopes_in(
+            &validator.policy().required_scopes,
+            &validator.policy().hierarchy,
+        )?;
         ctx.require_scopes(operation_scopes)?;
         Ok(ctx)
     }

@@ -131,7 +131,8 @@ impl BearerChallenge {
         self
     }
 
-    /// `scope`: the scopes needed (space-separated).
+    /// `scope`: the scopes needed (space-separated). `offline_access` is left out of the
+    /// header (MCP-SCOPE-16).
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = Some(scope.into());
         self
@@ -185,7 +186,16 @@ impl BearerChallenge {
         {
             return Err(ChallengeError::InvalidScope);
         }
-        push("scope", self.scope.as_deref(), true)?;
+        // MCP-SCOPE-16: `offline_access` is the client's business with its authorization
+        // server, never something a resource server asks for.
+        let scope = self.scope.as_deref().and_then(|s| {
+            if !s.split(' ').any(|t| t == OFFLINE_ACCESS) {
+                return Some(std::borrow::Cow::Borrowed(s));
+            }
+            let kept: Vec<&str> = s.split(' ').filter(|t| *t != OFFLINE_ACCESS).collect();
+            (!kept.is_empty()).then(|| std::borrow::Cow::Owned(kept.join(" ")))
+        });
+        push("scope", scope.as_deref(), true)?;
         push("error", self.error.map(BearerError::as_str), true)?;
         push("error_description", self.error_description.as_deref(), true)?;
         push("error_uri", self.error_uri.as_deref(), true)?;
@@ -207,6 +217,9 @@ impl BearerChallenge {
         Ok(resp)
     }
 }
+
+/// The OpenID Connect scope asking for a refresh token (MCP-SCOPE-16).
+pub(crate) const OFFLINE_ACCESS: &str = "offline_access";
 
 /// RFC 6749 §3.3: `scope-token *( SP scope-token )`, `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 fn is_scope_list(s: &str) -> bool {

@@ -17,7 +17,7 @@ pub use challenge::{
 pub use discovery::{
     Candidate, Source, Validation, discovery_candidates, root_well_known_url, well_known_url,
 };
-pub use forwarded::{ForwardedError, MAX_FORWARDED_LEN, PublicUrl};
+pub use forwarded::{ForwardedError, MAX_FORWARDED_LEN, PublicUrl, forwarded_for};
 pub use metadata::ProtectedResourceMetadata;
 pub use server::{Cors, DEFAULT_MAX_AGE, PrmBuilder, PrmEndpoint};
 
@@ -56,6 +56,15 @@ pub enum PrmError {
     InvalidMetadataUrl(mcp_oauth_resource::ResourceError),
     /// [`PrmBuilder::extra`] named a member the document defines.
     ShadowedMember(String),
+    /// [`PrmBuilder::jwks_uri`] is not an absolute `https` URL (`http` on loopback)
+    /// (RFC 9728 §2, PRM-4).
+    InvalidJwksUri(mcp_oauth_resource::ResourceError),
+    /// [`PrmBuilder::resource_signing_alg_values_supported`] lists `none` (RFC 9728 §2,
+    /// PRM-7).
+    NoneSigningAlgorithm,
+    /// [`PrmBuilder::scopes_supported`] lists `offline_access` (MCP-SCOPE-16: a resource
+    /// server does not advertise it).
+    OfflineAccessAdvertised,
 }
 
 impl fmt::Display for PrmError {
@@ -76,6 +85,13 @@ impl fmt::Display for PrmError {
             PrmError::ShadowedMember(name) => {
                 write!(f, "extra member {name:?} shadows a defined member")
             }
+            PrmError::InvalidJwksUri(e) => write!(f, "jwks_uri: {e}"),
+            PrmError::NoneSigningAlgorithm => {
+                f.write_str("resource_signing_alg_values_supported lists none")
+            }
+            PrmError::OfflineAccessAdvertised => f.write_str(
+                "scopes_supported lists offline_access, which a resource server does not advertise",
+            ),
         }
     }
 }

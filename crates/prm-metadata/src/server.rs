@@ -55,6 +55,24 @@ impl PrmBuilder {
         self
     }
 
+    /// Sets `jwks_uri` (the resource server's own keys, for signed responses); `build`
+    /// refuses anything but an absolute `https` URL (`http` on loopback) (PRM-4).
+    pub fn jwks_uri(mut self, url: impl Into<String>) -> Self {
+        self.doc.jwks_uri = Some(url.into());
+        self
+    }
+
+    /// Sets `resource_signing_alg_values_supported`; `build` refuses `none` (PRM-7).
+    pub fn resource_signing_alg_values_supported<I, S>(mut self, algs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.doc.resource_signing_alg_values_supported =
+            Some(algs.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Sets `resource_name`.
     pub fn resource_name(mut self, name: impl Into<String>) -> Self {
         self.doc.resource_name = Some(name.into());
@@ -76,11 +94,33 @@ impl PrmBuilder {
     }
 
     /// The document, or why MCP does not allow it: no authorization server, an
-    /// authorization server that is not an absolute `https` URL (`http` on loopback), or
-    /// an `extra` member that shadows a defined one.
+    /// authorization server or `jwks_uri` that is not an absolute `https` URL (`http` on
+    /// loopback), `none` among the signing algorithms, `offline_access` among the scopes
+    /// (MCP-SCOPE-16), or an `extra` member that shadows a defined one.
     pub fn build(mut self) -> Result<ProtectedResourceMetadata, PrmError> {
         if self.servers.is_empty() {
             return Err(PrmError::NoAuthorizationServers);
+        }
+        if let Some(url) = &self.doc.jwks_uri {
+            ResourceUri::parse(url).map_err(PrmError::InvalidJwksUri)?;
+        }
+        if self
+            .doc
+            .resource_signing_alg_values_supported
+            .iter()
+            .flatten()
+            .any(|a| a.eq_ignore_ascii_case("none"))
+        {
+            return Err(PrmError::NoneSigningAlgorithm);
+        }
+        if self
+            .doc
+            .scopes_supported
+            .iter()
+            .flatten()
+            .any(|s| s == crate::challenge::OFFLINE_ACCESS)
+        {
+            return Err(PrmError::OfflineAccessAdvertised);
         }
         for (index, s) in self.servers.iter().enumerate() {
             ResourceUri::parse(s)

@@ -299,6 +299,79 @@ fn builder_refuses_what_mcp_forbids() {
     assert_eq!(validated, doc);
 }
 
+/// PRM-4 (`jwks_uri` https), PRM-7 (never `none`), MCP-SCOPE-16 (no `offline_access` in
+/// `scopes_supported` nor in a challenge's `scope`).
+#[test]
+fn builder_and_challenges_keep_rfc9728_and_mcp_scope_rules() {
+    let res = r("https://mcp.example.com/mcp");
+    let base = || PrmBuilder::new(res.clone()).authorization_server("https://as.example");
+    assert!(matches!(
+        base().jwks_uri("http://mcp.example.com/jwks").build(),
+        Err(PrmError::InvalidJwksUri(_))
+    ));
+    assert!(matches!(
+        base().jwks_uri("/jwks").build(),
+        Err(PrmError::InvalidJwksUri(_))
+    ));
+    let doc = base()
+        .jwks_uri("https://mcp.example.com/jwks")
+        .build()
+        .unwrap();
+    assert_eq!(
+        doc.jwks_uri.as_deref(),
+        Some("https://mcp.example.com/jwks")
+    );
+    assert_eq!(
+        base()
+            .resource_signing_alg_values_supported(["ES256", "None"])
+            .build()
+            .unwrap_err(),
+        PrmError::NoneSigningAlgorithm
+    );
+    assert!(
+        base()
+            .resource_signing_alg_values_supported(["ES256"])
+            .build()
+            .is_ok()
+    );
+    assert_eq!(
+        base()
+            .scopes_supported(["mcp:read", "offline_access"])
+            .build()
+            .unwrap_err(),
+        PrmError::OfflineAccessAdvertised
+    );
+    for e in [
+        PrmError::NoneSigningAlgorithm,
+        PrmError::OfflineAccessAdvertised,
+    ] {
+        assert!(!e.to_string().is_empty());
+    }
+
+    let value = |scope: &str| {
+        BearerChallenge::new()
+            .scope(scope)
+            .error(BearerError::InsufficientScope)
+            .header_value()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        value("mcp:read offline_access mcp:write"),
+        r#"Bearer scope="mcp:read mcp:write", error="insufficient_scope""#
+    );
+    assert_eq!(
+        value("offline_access"),
+        r#"Bearer error="insufficient_scope""#
+    );
+    assert_eq!(
+        value("mcp:read"),
+        r#"Bearer scope="mcp:read", error="insufficient_scope""#
+    );
+}
+
 #[test]
 fn endpoint_responses() {
     let res = r("https://mcp.example.com/mcp");
@@ -321,6 +394,8 @@ fn endpoint_responses() {
         .respond(&Method::GET, "/.well-known/oauth-protected-resource/mcp")
         .unwrap();
     assert_eq!(get.status(), StatusCode::OK);
+    // PRM-19: 200 with application/json.
+    assert_eq!(get.headers()["content-type"], "application/json");
     assert_eq!(get.headers()["cache-control"], "public, max-age=60");
     assert_eq!(get.headers()["access-control-allow-origin"], "*");
     assert_eq!(get.body(), &doc.to_json());

@@ -90,6 +90,9 @@ pub mod entra {
     fn policy(issuer: &str, audiences: &[&str]) -> Policy {
         Policy::from_lists([issuer], audiences.iter().copied())
             .algorithms([Algorithm::RS256])
+            // Entra ID writes `typ: JWT` on access tokens (and ID tokens; their `aud` is
+            // the client, never this API).
+            .accept_typ(["JWT"])
             .client_id_claims([ClientIdClaim::Azp, ClientIdClaim::Appid])
             .scope_claims([ScopeClaim::Roles])
     }
@@ -185,6 +188,9 @@ pub mod cognito {
             discovery_url: format!("{issuer}/.well-known/openid-configuration"),
             policy: Policy::from_lists([issuer.as_str()], Vec::<String>::new())
                 .algorithms([Algorithm::RS256])
+                // Cognito writes no `typ`; `token_use: "access"` (required by
+                // audience_from_client_id) is what tells access from ID tokens.
+                .dangerous_skip_typ_check()
                 .audience_from_client_id(app_client_ids.iter().copied()),
             issuer,
         }
@@ -225,6 +231,8 @@ pub mod auth0 {
             discovery_url: format!("https://{domain}/.well-known/openid-configuration"),
             policy: Policy::from_lists([issuer.as_str()], [audience])
                 .algorithms([Algorithm::RS256])
+                // `at+jwt` with the RFC 9068 token profile, `JWT` with Auth0's default.
+                .accept_typ(["at+jwt", "JWT"])
                 .client_id_claims([ClientIdClaim::ClientId, ClientIdClaim::Azp])
                 .scope_claims([ScopeClaim::Permissions]),
             issuer,
@@ -260,6 +268,9 @@ pub mod okta {
             discovery_url: format!("{issuer}/.well-known/oauth-authorization-server"),
             policy: Policy::from_lists([issuer.as_str()], [audience])
                 .algorithms([Algorithm::RS256])
+                // Okta custom authorization servers write
+                // `application/okta-internal-at+jwt`.
+                .accept_typ(["at+jwt", "okta-internal-at+jwt"])
                 .client_id_claims([ClientIdClaim::Cid, ClientIdClaim::ClientId]),
             issuer,
         }
@@ -302,6 +313,7 @@ pub mod keycloak {
             discovery_url: format!("{issuer}/.well-known/openid-configuration"),
             policy: Policy::from_lists([issuer.as_str()], [audience])
                 .algorithms([Algorithm::RS256, Algorithm::ES256, Algorithm::PS256])
+                .accept_typ(["JWT", "at+jwt"])
                 .client_id_claims([ClientIdClaim::Azp, ClientIdClaim::ClientId])
                 .scope_claims([ScopeClaim::KeycloakRealmRoles]),
             issuer,

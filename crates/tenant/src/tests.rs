@@ -269,7 +269,8 @@ fn cognito_binds_by_client_id_and_token_use() {
     assert!(t.validate(&sign(&k.rs1, "JWT", &no_use), NOW).is_err());
     // Without the profile, the same token (no aud) is refused: never a silent skip.
     let plain =
-        mcp_oauth_jwt::Policy::from_lists([p.issuer.as_str()], ["https://mcp.example.com/mcp"]);
+        mcp_oauth_jwt::Policy::from_lists([p.issuer.as_str()], ["https://mcp.example.com/mcp"])
+            .dangerous_skip_typ_check();
     let t2 = tenant("plain", "https://mcp.example.com/mcp")
         .issuer(p.issuer.clone(), IssuerTrust::new(plain, set(&k.rs1)));
     assert_eq!(

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run -p mcp-oauth-transport --example rmcp_server -- \
-//!     --listen 127.0.0.1:8080 --issuer https://auth.example.com [--resource URL]
+//!     --listen 127.0.0.1:8080 --issuer https://auth.example.com [--resource URL] [--accept-typ JWT]
 //! ```
 //!
 //! It discovers the issuer's metadata (RFC 8414 / OIDC order), keeps its JWK Set fresh with
@@ -16,11 +16,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use hyper_util::service::TowerToHyperService;
 use mcp_oauth_as_metadata::{Validation, discovery_urls};
 use mcp_oauth_guard::GuardConfig;
 use mcp_oauth_jwt::{AuthContext, JwksCache, JwksConfig, Policy, Validator, default_provider};
 use mcp_oauth_prm::{PrmBuilder, PrmEndpoint};
 use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_transport::listen::{ServeConfig, serve};
 use mcp_oauth_transport::{
     CachedKeys, ClientAddr, FetchConfig, Fetcher, OperationScopes, ProtectedResource,
     spawn_jwks_refresher,
@@ -91,12 +93,15 @@ struct Args {
     stateless: bool,
     challenge_scope: Option<String>,
     leeway: u64,
+    /// `typ` header values accepted besides `at+jwt` (for issuers that write `JWT`).
+    accept_typ: Vec<String>,
 }
 
 fn args() -> Result<Args, String> {
     let mut listen = "127.0.0.1:8080".to_owned();
     let (mut issuer, mut resource, mut challenge_scope) = (None, None, None);
     let mut leeway = 60;
+    let mut accept_typ = Vec::new();
     let (mut unprotected, mut no_token_cache, mut no_guard, mut stateless) =
         (false, false, false, false);
     let mut it = std::env::args().skip(1);
@@ -112,6 +117,7 @@ fn args() -> Result<Args, String> {
             "--stateless" => stateless = true,
             "--challenge-scope" => challenge_scope = Some(value()?),
             "--leeway" => leeway = value()?.parse().map_err(|e| format!("--leeway: {e}"))?,
+            "--accept-typ" => accept_typ.push(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -125,6 +131,7 @@ fn args() -> Result<Args, String> {
         stateless,
         challenge_scope,
         leeway,
+        accept_typ,
     })
 }
 
@@ -176,11 +183,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .scopes_supported(["mcp:tools", "mcp:read", "mcp:write"])
         .resource_name("mcp-oauth rmcp example")
         .build()?;
+    let mut policy = Policy::new(args.issuer.clone(), &resource)
+        .leeway(std::time::Duration::from_secs(args.leeway));
+    // RFC 9068 `at+jwt` is checked by default; `--accept-typ JWT` relaxes it by name.
+    if !args.accept_typ.is_empty() {
+        policy = policy.accept_typ(
+            std::iter::once(mcp_oauth_jwt::RFC9068_TYP.to_owned()).chain(args.accept_typ),
+        );
+    }
     let mut protected = ProtectedResource::new(
-        Validator::new(
-            Policy::new(args.issuer.clone(), &resource)
-                .leeway(std::time::Duration::from_secs(args.leeway)),
-        ),
+        Validator::new(policy),
         keys,
         PrmEndpoint::new(prm, &resource),
     )
@@ -220,41 +232,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "protected resource metadata: {}",
         resource.origin().to_owned() + mcp_oauth_prm::WELL_KNOWN_PATH + resource.path()
     );
-    loop {
-        let (stream, peer) = listener.accept().await?;
-        let io = hyper_util::rt::TokioIo::new(stream);
-        if args.unprotected {
-            let svc = hyper_util::service::TowerToHyperService::new(mcp.clone());
-            tokio::spawn(async move {
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, svc)
-                    .await
-                {
-                    eprintln!("connection: {e}");
-                }
-            });
-            continue;
-        }
-        // The guard's per-address limits read the peer address from the request (without
-        // the guard nothing reads it).
-        let guarded = !args.no_guard;
-        let service =
-            protected
-                .clone()
-                .map_request(move |mut req: http::Request<hyper::body::Incoming>| {
-                    if guarded {
-                        req.extensions_mut().insert(ClientAddr(peer.ip()));
-                    }
-                    req
-                });
-        tokio::spawn(async move {
-            let svc = hyper_util::service::TowerToHyperService::new(service);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, svc)
-                .await
-            {
-                eprintln!("connection: {e}");
-            }
-        });
+    // Accept errors back off instead of ending the server; slow and idle connections are
+    // cut; connections are capped (mcp_oauth_transport::listen).
+    let limits = ServeConfig::default();
+    if args.unprotected {
+        serve(listener, limits, |_| TowerToHyperService::new(mcp.clone())).await;
+        return Ok(());
     }
+    // The guard's per-address limits read the peer address from the request (without
+    // the guard nothing reads it).
+    let guarded = !args.no_guard;
+    serve(listener, limits, |peer| {
+        TowerToHyperService::new(protected.clone().map_request(
+            move |mut req: http::Request<hyper::body::Incoming>| {
+                if guarded {
+                    req.extensions_mut().insert(ClientAddr(peer.ip()));
+                }
+                req
+            },
+        ))
+    })
+    .await;
+    Ok(())
 }

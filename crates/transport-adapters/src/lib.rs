@@ -5,6 +5,8 @@
 #[cfg(feature = "authorization-server")]
 pub mod as_server;
 pub mod client;
+#[cfg(feature = "serve")]
+pub mod listen;
 #[cfg(feature = "oauth-client")]
 pub mod oauth;
 #[cfg(feature = "server")]
@@ -24,6 +26,10 @@ pub use server::{
     ProtectedResource, StaticKeys,
 };
 
+#[cfg(all(test, feature = "authorization-server"))]
+mod as_server_tests;
+#[cfg(all(test, feature = "authorization-server"))]
+mod listen_tests;
 #[cfg(all(test, feature = "client"))]
 mod live_tests;
 #[cfg(all(test, feature = "server"))]

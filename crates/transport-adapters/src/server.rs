@@ -5,6 +5,11 @@
 //! `mcp-oauth-jwt`, checks the scopes the JSON-RPC operation needs, and either passes the
 //! request on with the [`AuthContext`] in its extensions, or answers with the status and
 //! `WWW-Authenticate` challenge that the core crates decide (401 / 403 / 400).
+//!
+//! On MCP 2026-07-28 requests the operation is read from the `Mcp-Method` / `Mcp-Name`
+//! headers and the body must agree with them (else `400`, JSON-RPC `-32020`); MCP
+//! sessions (`Mcp-Session-Id`, earlier versions) are bound to the principal that created
+//! them (another principal gets `404`).
 
 use core::fmt;
 use core::time::Duration;
@@ -21,7 +26,9 @@ use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use mcp_oauth_common::UnixTime;
-use mcp_oauth_guard::{AuditEvent, Denied, Guard, GuardConfig, Principal, RejectReason};
+use mcp_oauth_guard::{
+    AuditEvent, Denied, Guard, GuardConfig, Principal, RejectReason, TrustedProxies,
+};
 use mcp_oauth_jwt::{AuthContext, Cached, JwtError, KeySet, TokenCache, TokenKey, Validator};
 use mcp_oauth_prm::{BearerChallenge, BearerError, PrmEndpoint};
 use tower_layer::Layer;
@@ -40,6 +47,16 @@ pub type EitherBody<B> = Either<B, Full<Bytes>>;
 
 /// Default cap on a JSON-RPC body read for the per-operation scope check.
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// Default number of MCP sessions whose owner the layer remembers (see
+/// [`ProtectedResource::session_binding`]).
+pub const DEFAULT_SESSION_CAPACITY: usize = 10_000;
+/// Default idle time after which the layer forgets a session's owner (and refuses the
+/// session with `404`, so the client starts a new one).
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(60 * 60);
+
+mod headers;
+mod sessions;
 
 /// Where the layer gets the issuer's keys for a token.
 pub trait KeySource: Send + Sync {
@@ -113,32 +130,33 @@ impl OperationScopes {
         self.methods.is_empty() && self.tools.is_empty()
     }
 
+    /// The scopes of one method (and, for `tools/call`, one tool): the method's, then the
+    /// tool's. Borrowed, so the headers' decision allocates nothing.
+    fn for_operation(&self, method: &str, tool: Option<&str>) -> [&[String]; 2] {
+        let method_scopes = self.methods.get(method).map_or(&[][..], Vec::as_slice);
+        let tool_scopes = match tool {
+            Some(t) if method == "tools/call" => self.tools.get(t).map_or(&[][..], Vec::as_slice),
+            _ => &[],
+        };
+        [method_scopes, tool_scopes]
+    }
+
     /// The scopes a JSON-RPC message (or batch) needs, in first-seen order; `None` when
     /// the body is not a JSON-RPC message or batch.
     pub(crate) fn required(&self, body: &[u8]) -> Option<Vec<&str>> {
-        #[derive(serde::Deserialize)]
-        struct Msg<'a> {
-            #[serde(default, borrow)]
-            method: Option<std::borrow::Cow<'a, str>>,
-            #[serde(default, borrow)]
-            params: tool_name::ToolName<'a>,
-        }
-        fn add<'s>(out: &mut Vec<&'s str>, scopes: Option<&'s Vec<String>>) {
-            for s in scopes.into_iter().flatten() {
-                if !out.contains(&s.as_str()) {
-                    out.push(s);
-                }
-            }
-        }
         let mut out: Vec<&str> = Vec::new();
         let mut visit = |m: &Msg<'_>| {
             let Some(method) = m.method.as_deref() else {
                 return;
             };
-            add(&mut out, self.methods.get(method));
-            if method == "tools/call" {
-                let tool = m.params.0.as_deref();
-                add(&mut out, tool.and_then(|t| self.tools.get(t)));
+            for s in self
+                .for_operation(method, m.params.name.as_deref())
+                .into_iter()
+                .flatten()
+            {
+                if !out.contains(&s.as_str()) {
+                    out.push(s);
+                }
             }
         };
         // One message (the usual case) is read without a list around it.
@@ -154,23 +172,43 @@ impl OperationScopes {
     }
 }
 
+/// One JSON-RPC message, as far as authorization reads it: its method, and the
+/// `params.name` / `params.uri` that select a tool, prompt or resource.
+#[derive(serde::Deserialize)]
+struct Msg<'a> {
+    #[serde(default, borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    params: tool_name::Target<'a>,
+}
+
 mod tool_name {
     use std::borrow::Cow;
     use std::fmt;
 
     use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-    /// `params.name` of a JSON-RPC message, read in the same pass as the message: the
-    /// string when `params` is an object with a string `name`, else nothing (any other shape
-    /// of `params` is the inner service's to judge). A repeated `name` fails the message.
+    /// `params.name` and `params.uri` of a JSON-RPC message, read in the same pass as the
+    /// message: each one's string when `params` is an object with a string member of that
+    /// name, else nothing (any other shape of `params` is the inner service's to judge). A
+    /// repeated `name` or `uri` fails the message.
     #[derive(Default)]
-    pub(super) struct ToolName<'a>(pub(super) Option<Cow<'a, str>>);
+    pub(super) struct Target<'a> {
+        /// `params.name` (the tool of `tools/call`, the prompt of `prompts/get`).
+        pub(super) name: Option<Cow<'a, str>>,
+        /// `params.uri` (the resource of `resources/read`).
+        pub(super) uri: Option<Cow<'a, str>>,
+    }
 
     /// Accepts any JSON value; keeps it when it is a string.
     struct AnyString<'a>(Option<Cow<'a, str>>);
 
-    /// Whether a key is `name`, without allocating.
-    struct IsName(bool);
+    /// Which member a key of `params` is, without allocating.
+    enum Key {
+        Name,
+        Uri,
+        Other,
+    }
 
     macro_rules! nothing_for_scalars {
         ($v:expr) => {
@@ -196,16 +234,20 @@ mod tool_name {
         };
     }
 
-    impl<'de> de::Deserialize<'de> for IsName {
+    impl<'de> de::Deserialize<'de> for Key {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             struct V;
             impl Visitor<'_> for V {
-                type Value = IsName;
+                type Value = Key;
                 fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                     f.write_str("a member name")
                 }
-                fn visit_str<E: de::Error>(self, v: &str) -> Result<IsName, E> {
-                    Ok(IsName(v == "name"))
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                    Ok(match v {
+                        "name" => Key::Name,
+                        "uri" => Key::Uri,
+                        _ => Key::Other,
+                    })
                 }
             }
             d.deserialize_identifier(V)
@@ -236,31 +278,40 @@ mod tool_name {
         }
     }
 
-    impl<'de: 'a, 'a> de::Deserialize<'de> for ToolName<'a> {
+    impl<'de: 'a, 'a> de::Deserialize<'de> for Target<'a> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             struct V;
             impl<'de> Visitor<'de> for V {
-                type Value = ToolName<'de>;
+                type Value = Target<'de>;
                 fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                     f.write_str("JSON-RPC params")
                 }
                 fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                     let mut name: Option<AnyString<'de>> = None;
-                    while let Some(IsName(is_name)) = map.next_key()? {
-                        if !is_name {
-                            map.next_value::<IgnoredAny>()?;
-                        } else if name.is_some() {
-                            return Err(de::Error::duplicate_field("name"));
-                        } else {
-                            name = Some(map.next_value()?);
+                    let mut uri: Option<AnyString<'de>> = None;
+                    while let Some(key) = map.next_key()? {
+                        let (slot, field) = match key {
+                            Key::Name => (&mut name, "name"),
+                            Key::Uri => (&mut uri, "uri"),
+                            Key::Other => {
+                                map.next_value::<IgnoredAny>()?;
+                                continue;
+                            }
+                        };
+                        if slot.is_some() {
+                            return Err(de::Error::duplicate_field(field));
                         }
+                        *slot = Some(map.next_value()?);
                     }
-                    Ok(ToolName(name.and_then(|n| n.0)))
+                    Ok(Target {
+                        name: name.and_then(|n| n.0),
+                        uri: uri.and_then(|u| u.0),
+                    })
                 }
                 fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                    Ok(ToolName(None))
+                    Ok(Target::default())
                 }
-                nothing_for_scalars!(ToolName(None));
+                nothing_for_scalars!(Target::default());
             }
             d.deserialize_any(V)
         }
@@ -284,7 +335,9 @@ pub struct ProtectedResource {
     token_cache: Option<RwLock<TokenCache>>,
     clock: Clock,
     guard: Option<Mutex<Guard>>,
+    proxies: TrustedProxies,
     monotonic: Arc<dyn Fn() -> Duration + Send + Sync>,
+    sessions: Option<sessions::SessionBindings>,
 }
 
 impl fmt::Debug for ProtectedResource {
@@ -296,6 +349,13 @@ impl fmt::Debug for ProtectedResource {
             .field("max_body", &self.max_body)
             .field("token_cache", &self.token_cache.is_some())
             .field("guard", &self.guard.is_some())
+            .field(
+                "session_capacity",
+                &self
+                    .sessions
+                    .as_ref()
+                    .map(sessions::SessionBindings::capacity),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -323,19 +383,63 @@ impl ProtectedResource {
             token_cache: None,
             clock: Arc::new(system_clock),
             guard: None,
+            proxies: TrustedProxies::none(),
             monotonic: {
                 let start = std::time::Instant::now();
                 Arc::new(move || start.elapsed())
             },
+            sessions: Some(sessions::SessionBindings::new(
+                DEFAULT_SESSION_CAPACITY,
+                DEFAULT_SESSION_IDLE,
+            )),
         }
+    }
+
+    /// How many MCP sessions' owners to remember (at least one) and for how long unused
+    /// (defaults: [`DEFAULT_SESSION_CAPACITY`], [`DEFAULT_SESSION_IDLE`]).
+    ///
+    /// Session binding is on by default. When a request without `Mcp-Session-Id` gets a
+    /// response that carries one (an MCP `initialize`), the layer records that session as
+    /// the token's (issuer, subject, client). A later request with that session id passes
+    /// only with a token of the same principal; any other — another principal's valid
+    /// token, an id the layer never saw, one forgotten after `idle` or evicted (least
+    /// recently used first) when `capacity` is reached — gets `404 Not Found`, which MCP
+    /// clients answer by starting a new session. A `DELETE` by the owner, or a `404` from
+    /// the MCP server, forgets the session. Servers that never issue session ids (stateless,
+    /// or MCP 2026-07-28) are not affected. The bindings live in this process: replicas
+    /// behind a load balancer need sticky sessions, as in-memory MCP sessions do anyway.
+    pub fn session_binding(mut self, capacity: usize, idle: Duration) -> Self {
+        self.sessions = Some(sessions::SessionBindings::new(capacity, idle));
+        self
+    }
+
+    /// Passes `Mcp-Session-Id` through unchecked: any holder of a valid token can then use
+    /// any session whose id it learns (MCP security best practices, "Session Hijacking":
+    /// a stolen or guessed session id lets its holder act in, and receive the messages of,
+    /// another user's session). Only for MCP servers that bind sessions to the
+    /// [`AuthContext`] themselves.
+    pub fn dangerous_unbound_sessions(mut self) -> Self {
+        self.sessions = None;
+        self
     }
 
     /// Rate limits and blocking of sources that keep sending invalid tokens
     /// (`mcp-oauth-guard`); refusals are `429` with `Retry-After`. The client address is
-    /// read from a [`ClientAddr`] (or `SocketAddr`) request extension; without one, only
-    /// the client, subject and tenant limits apply.
+    /// the TCP peer, read from a [`ClientAddr`] (or `SocketAddr`) request extension, or
+    /// behind [`trusted_proxies`](Self::trusted_proxies) the address they forward; without
+    /// one, only the client, subject and tenant limits apply.
     pub fn guard(mut self, config: GuardConfig) -> Self {
         self.guard = Some(Mutex::new(Guard::new(config)));
+        self
+    }
+
+    /// The reverse proxies whose forwarding header names the client's address for the
+    /// guard's address limit, its blocks and the audit events (default: none, so the TCP
+    /// peer is the client whatever the headers say). Behind a proxy, without this, every
+    /// client shares the proxy's address, and one client's invalid tokens block them all.
+    /// See [`TrustedProxies`] for the walk and which header to name.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = proxies;
         self
     }
 
@@ -358,7 +462,10 @@ impl ProtectedResource {
         self
     }
 
-    /// Per-method and per-tool scopes, checked on the JSON-RPC body.
+    /// Per-method and per-tool scopes. They are decided from the MCP 2026-07-28
+    /// `Mcp-Method` / `Mcp-Name` headers when the request has them (the body is then read
+    /// only to check that it agrees: a batch, an unreadable body or any disagreement is
+    /// `400` with JSON-RPC error `-32020`), else from the JSON-RPC body.
     pub fn operation_scopes(mut self, scopes: OperationScopes) -> Self {
         self.operations = scopes;
         self
@@ -607,28 +714,38 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             match authorize(&shared, req).await {
-                Ok(req) => inner.call(req).await.map(|resp| resp.map(Either::Left)),
+                Ok((req, session)) => {
+                    let resp = inner.call(req).await?;
+                    shared.after_response(session, &resp);
+                    Ok(resp.map(Either::Left))
+                }
                 Err(resp) => Ok(resp.map(Either::Right)),
             }
         })
     }
 }
 
-/// The client's address, for rate limits and blocking. Insert it into the request's
+/// The TCP peer's address, for rate limits and blocking. Insert it into the request's
 /// extensions before the layer (hyper gives it at `accept`); a `SocketAddr` extension is
-/// read too.
+/// read too. When the peer is one of the layer's
+/// [`trusted_proxies`](ProtectedResource::trusted_proxies), the client's address is read
+/// from the forwarding header they write; otherwise the peer is the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
-fn client_addr<B>(req: &Request<B>) -> Option<IpAddr> {
-    req.extensions()
+/// The client's address: the peer's from the request extensions, resolved through the
+/// trusted proxies (`TrustedProxies::client_addr`, the one decision every limiter shares).
+fn client_addr<B>(proxies: &TrustedProxies, req: &Request<B>) -> Option<IpAddr> {
+    let peer = req
+        .extensions()
         .get::<ClientAddr>()
         .map(|a| a.0)
         .or_else(|| {
             req.extensions()
                 .get::<std::net::SocketAddr>()
                 .map(std::net::SocketAddr::ip)
-        })
+        })?;
+    Some(proxies.client_addr(peer, req.headers()))
 }
 
 /// Emits one audit event on target `mcp_oauth::audit`.
@@ -715,7 +832,7 @@ impl ProtectedResource {
 async fn authorize<B>(
     shared: &ProtectedResource,
     req: Request<B>,
-) -> Result<Request<EitherBody<B>>, Response<Full<Bytes>>>
+) -> Result<(Request<EitherBody<B>>, SessionStep), Response<Full<Bytes>>>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -723,7 +840,7 @@ where
     if let Some(resp) = shared.prm.respond(req.method(), req.uri().path()) {
         return Err(resp.map(|b| full(Bytes::from(b))));
     }
-    let addr = client_addr(&req);
+    let addr = client_addr(&shared.proxies, &req);
     shared.guard_before(addr).map_err(too_many)?;
     if token_in_query(&req) {
         shared.reject(
@@ -791,44 +908,18 @@ where
         }
     };
     shared.guard_after(addr, &ctx).map_err(too_many)?;
+    let session = shared
+        .session_step(&req, &ctx, addr)
+        .ok_or_else(session_not_found)?;
     let (parts, body) = req.into_parts();
     let body = if shared.operations.is_empty() || parts.method != Method::POST {
         Either::Left(body)
     } else {
-        if parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-            .is_some_and(|len| len > shared.max_body)
-        {
-            shared.reject(RejectReason::TooLarge, addr, "body over the cap");
-            return Err(status(StatusCode::PAYLOAD_TOO_LARGE));
-        }
-        let bytes = match Limited::new(body, shared.max_body).collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(_) => {
-                shared.reject(RejectReason::TooLarge, addr, "body over the cap");
-                return Err(status(StatusCode::PAYLOAD_TOO_LARGE));
-            }
-        };
-        let Some(required) = shared.operations.required(&bytes) else {
-            shared.reject(RejectReason::InvalidRequest, addr, "body is not JSON");
-            return Err(shared.challenge(
-                Some(BearerError::InvalidRequest),
-                None,
-                "the body is not a JSON-RPC message",
-            ));
-        };
-        if let Err(e @ JwtError::InsufficientScope { .. }) = ctx.require_scopes(&required) {
-            shared.reject(RejectReason::InsufficientScope, addr, &e.to_string());
-            // MCP step-up: name the scopes this operation needs.
-            return Err(shared.challenge(
-                Some(BearerError::InsufficientScope),
-                Some(required.join(" ")),
-                "the access token lacks a scope this operation needs",
-            ));
-        }
-        Either::Right(full(bytes))
+        Either::Right(
+            shared
+                .check_operation(&parts.headers, body, &ctx, addr)
+                .await?,
+        )
     };
     if tracing::enabled!(target: "mcp_oauth::audit", tracing::Level::DEBUG) {
         audit(&AuditEvent::Accepted {
@@ -837,5 +928,190 @@ where
     }
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(ctx);
-    Ok(req)
+    Ok((req, session))
+}
+
+/// What to do with the inner service's response for session binding.
+enum SessionStep {
+    /// Binding is off.
+    Nothing,
+    /// The request carried no session: a session id in the response is this principal's.
+    BindNew(Arc<AuthContext>),
+    /// The request used this principal's session `id`: forget it when the MCP server no
+    /// longer knows it (`404`) or the owner deleted it (`DELETE`, `2xx`).
+    Bound { id: HeaderValue, delete: bool },
+}
+
+/// The `404` for a session this principal may not use (the MCP answer for a session the
+/// server does not know, after which a client starts a new session).
+fn session_not_found() -> Response<Full<Bytes>> {
+    let mut r = Response::new(full(Bytes::from_static(
+        br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}"#,
+    )));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+impl ProtectedResource {
+    /// Checks the request's `Mcp-Session-Id` against its owner: `None` refuses it.
+    fn session_step<B>(
+        &self,
+        req: &Request<B>,
+        ctx: &Arc<AuthContext>,
+        addr: Option<IpAddr>,
+    ) -> Option<SessionStep> {
+        let Some(sessions) = &self.sessions else {
+            return Some(SessionStep::Nothing);
+        };
+        let mut ids = req.headers().get_all(sessions::MCP_SESSION_ID).iter();
+        let Some(id) = ids.next() else {
+            return Some(SessionStep::BindNew(ctx.clone()));
+        };
+        let check = match id.to_str() {
+            Ok(text) if ids.next().is_none() => sessions.check(text, ctx, (self.monotonic)()),
+            _ => sessions::Check::Unknown,
+        };
+        match check {
+            sessions::Check::Bound => Some(SessionStep::Bound {
+                id: id.clone(),
+                delete: req.method() == Method::DELETE,
+            }),
+            sessions::Check::Unknown => {
+                self.reject(RejectReason::InvalidRequest, addr, "unknown MCP session");
+                None
+            }
+            sessions::Check::OtherPrincipal => {
+                self.reject(
+                    RejectReason::InvalidRequest,
+                    addr,
+                    "MCP session bound to another principal",
+                );
+                None
+            }
+        }
+    }
+
+    /// Records a new session's owner, or forgets an ended session.
+    fn after_response<R>(&self, step: SessionStep, resp: &Response<R>) {
+        let Some(sessions) = &self.sessions else {
+            return;
+        };
+        match step {
+            SessionStep::Nothing => {}
+            SessionStep::BindNew(ctx) => {
+                if let Some(id) = resp
+                    .headers()
+                    .get(sessions::MCP_SESSION_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|id| !id.is_empty())
+                {
+                    sessions.bind(id, &ctx, (self.monotonic)());
+                }
+            }
+            SessionStep::Bound { id, delete } => {
+                let status = resp.status();
+                if (status == StatusCode::NOT_FOUND || (delete && status.is_success()))
+                    && let Ok(id) = id.to_str()
+                {
+                    sessions.forget(id);
+                }
+            }
+        }
+    }
+
+    /// Reads a POST's JSON-RPC body (up to the cap) and checks the scopes its operation
+    /// needs. With the MCP 2026-07-28 `Mcp-Method` / `Mcp-Name` headers the scopes are
+    /// decided from the headers before the body is read, and the body must then be one
+    /// message that agrees with them; without them the body decides (message or batch).
+    async fn check_operation<B>(
+        &self,
+        request_headers: &http::HeaderMap,
+        body: B,
+        ctx: &AuthContext,
+        addr: Option<IpAddr>,
+    ) -> Result<Full<Bytes>, Response<Full<Bytes>>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mismatch = |body: Option<&[u8]>, why: headers::Mismatch| {
+            self.reject(RejectReason::InvalidRequest, addr, why.message());
+            headers::refusal(body, why)
+        };
+        let mirrored = headers::mirrored(request_headers).map_err(|why| mismatch(None, why))?;
+        if let Some(m) = &mirrored {
+            let [for_method, for_tool] = self.operations.for_operation(m.method, m.tool());
+            // No allocation unless a scope is missing.
+            let hierarchy = self.validator.policy().hierarchy();
+            if !(ctx.has_scopes_in(for_method, hierarchy) && ctx.has_scopes_in(for_tool, hierarchy))
+            {
+                let mut required: Vec<&str> = Vec::new();
+                for s in for_method.iter().chain(for_tool) {
+                    if !required.contains(&s.as_str()) {
+                        required.push(s);
+                    }
+                }
+                if let Some(refusal) = self.missing_operation_scopes(ctx, &required, addr) {
+                    return Err(refusal);
+                }
+            }
+        }
+        if request_headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .is_some_and(|len| len > self.max_body)
+        {
+            self.reject(RejectReason::TooLarge, addr, "body over the cap");
+            return Err(status(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+        let bytes = match Limited::new(body, self.max_body).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => {
+                self.reject(RejectReason::TooLarge, addr, "body over the cap");
+                return Err(status(StatusCode::PAYLOAD_TOO_LARGE));
+            }
+        };
+        if let Some(m) = &mirrored {
+            headers::check_body(&bytes, m).map_err(|why| mismatch(Some(&bytes), why))?;
+            return Ok(full(bytes));
+        }
+        let Some(required) = self.operations.required(&bytes) else {
+            self.reject(RejectReason::InvalidRequest, addr, "body is not JSON");
+            return Err(self.challenge(
+                Some(BearerError::InvalidRequest),
+                None,
+                "the body is not a JSON-RPC message",
+            ));
+        };
+        match self.missing_operation_scopes(ctx, &required, addr) {
+            Some(refusal) => Err(refusal),
+            None => Ok(full(bytes)),
+        }
+    }
+
+    /// `403 insufficient_scope` naming the operation's scopes (the MCP step-up) when the
+    /// token lacks one of them; `None` when it has them all.
+    fn missing_operation_scopes(
+        &self,
+        ctx: &AuthContext,
+        required: &[&str],
+        addr: Option<IpAddr>,
+    ) -> Option<Response<Full<Bytes>>> {
+        // MCP-SCOPE-15: a broader scope of the policy's hierarchy counts.
+        match ctx.require_scopes_in(required, self.validator.policy().hierarchy()) {
+            Err(e @ JwtError::InsufficientScope { .. }) => {
+                self.reject(RejectReason::InsufficientScope, addr, &e.to_string());
+                Some(self.challenge(
+                    Some(BearerError::InsufficientScope),
+                    Some(required.join(" ")),
+                    "the access token lacks a scope this operation needs",
+                ))
+            }
+            _ => None,
+        }
+    }
 }

@@ -63,9 +63,12 @@ fn policy(v: &Value) -> Result<Policy, Unreadable> {
     if let Some(s) = input.opt_value("required_scopes") {
         p = p.require_scopes(strings(s, "required_scopes")?);
     }
-    if let Some(t) = input.opt_value("typ") {
-        p = p.accept_typ(strings(t, "typ")?);
-    }
+    // FORMAT: an absent `typ` means it is not checked (the library checks `at+jwt` by
+    // default).
+    p = match input.opt_value("typ") {
+        Some(t) => p.accept_typ(strings(t, "typ")?),
+        None => p.dangerous_skip_typ_check(),
+    };
     Ok(p)
 }
 
