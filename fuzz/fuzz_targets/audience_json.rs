@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_resource::{Audience, MAX_AUDIENCE_VALUES, ResourceUri};
+use mcp_oauth_resource_indicators::{Audience, MAX_AUDIENCE_VALUES, ResourceUri};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(aud) = serde_json::from_slice::<Audience>(data) else {

@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_client::{check_callback_issuer, parse_callback};
+use mcp_oauth_client_flow::{check_callback_issuer, parse_callback};
 
 const ISSUER: &str = "https://as.example.com";
 

@@ -7,7 +7,7 @@
 
 use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_client::{Action, AuthFlow, ClientConfig, ResourceUri, UnixTime};
+use mcp_oauth_client_flow::{Action, AuthFlow, ClientConfig, ResourceUri, UnixTime};
 
 struct Rng(u8);
 impl rand_core::TryRng for Rng {

@@ -8,8 +8,8 @@
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use mcp_oauth_guard::TrustedProxies;
-use mcp_oauth_prm::PublicUrl;
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_prm_metadata::PublicUrl;
+use mcp_oauth_resource_indicators::ResourceUri;
 
 fuzz_target!(|data: &[u8]| {
     let configured = ResourceUri::parse("https://internal.example:8443/mcp").expect("literal");
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     headers.insert(name, value.clone());
-    let _ = mcp_oauth_prm::forwarded_for(&headers).count();
+    let _ = mcp_oauth_prm_metadata::forwarded_for(&headers).count();
     let nets = ["10.0.0.0/8".parse().expect("literal")];
     let (proxy, outsider) = (
         "10.0.0.1".parse().expect("literal"),

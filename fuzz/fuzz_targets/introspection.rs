@@ -5,7 +5,7 @@
 
 use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_jwt::{Policy, UnixTime, parse_introspection};
+use mcp_oauth_jwt_validate::{Policy, UnixTime, parse_introspection};
 
 fuzz_target!(|data: &[u8]| {
     let policy = Policy::from_lists(["https://as.example.com"], ["https://mcp.example.com/mcp"]);

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_jwt::{KeySet, KeySetLimits, crypto::Ring};
+use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, crypto::Ring};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(set) = KeySet::parse(data, &Ring, &KeySetLimits::default()) {

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_jwt::{KeySet, KeySetLimits, Policy, UnixTime, Validator, crypto::Ring};
+use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, UnixTime, Validator, crypto::Ring};
 use mcp_oauth_tests::jwt::{ISSUER, N, RESOURCE, TestKeys};
 
 fn fixture() -> &'static (Validator, KeySet) {

@@ -5,8 +5,8 @@
 #![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_prm::{JsonLimits, ProtectedResourceMetadata, Validation};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_prm_metadata::{JsonLimits, ProtectedResourceMetadata, Validation};
+use mcp_oauth_resource_indicators::ResourceUri;
 
 fuzz_target!(|data: &[u8]| {
     let expected = "https://mcp.example.com/mcp";

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_jwt::{KeySet, Policy, UnixTime};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_jwt_validate::{KeySet, Policy, UnixTime};
+use mcp_oauth_resource_indicators::ResourceUri;
 use mcp_oauth_tenant::{EntraTemplate, IssuerTrust, TenantId, TenantTrust, peek_issuer};
 
 fuzz_target!(|data: &[u8]| {

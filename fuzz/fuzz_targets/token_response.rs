@@ -5,7 +5,7 @@
 
 use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_client::{UnixTime, parse_token_response};
+use mcp_oauth_client_flow::{UnixTime, parse_token_response};
 
 fuzz_target!(|data: &[u8]| {
     let (status, body) = match data.split_first() {

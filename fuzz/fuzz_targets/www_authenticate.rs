@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_prm::{BearerChallenge, bearer_params, parse_www_authenticate};
+use mcp_oauth_prm_metadata::{BearerChallenge, bearer_params, parse_www_authenticate};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(challenges) = parse_www_authenticate(data) else {

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_oauth_jwt::crypto::{AwsLcRs, Ring};
-use mcp_oauth_jwt::{KeySet, KeySetLimits, Policy, TokenCache, UnixTime, Validator};
+use mcp_oauth_jwt_validate::crypto::{AwsLcRs, Ring};
+use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, TokenCache, UnixTime, Validator};
 use mcp_oauth_tests::jwt::{ISSUER, N, RESOURCE, TestKey, TestKeys, claims, header};
 use serde_json::{Value, json};
 
@@ -154,7 +154,7 @@ fn case<'a>(
     };
     let policy = Policy::new(
         ISSUER,
-        &mcp_oauth_resource::ResourceUri::parse(RESOURCE).unwrap(),
+        &mcp_oauth_resource_indicators::ResourceUri::parse(RESOURCE).unwrap(),
     )
     .require_scopes(["mcp:read"]);
     let validator = Validator::new(policy);
@@ -271,21 +271,24 @@ struct NoVerify;
 #[derive(Debug)]
 struct Accepts;
 
-impl mcp_oauth_jwt::crypto::VerifyingKey for Accepts {
+impl mcp_oauth_jwt_validate::crypto::VerifyingKey for Accepts {
     fn verify(&self, _: &[u8], _: &[u8]) -> bool {
         true
     }
 }
 
-impl mcp_oauth_jwt::crypto::CryptoProvider for NoVerify {
+impl mcp_oauth_jwt_validate::crypto::CryptoProvider for NoVerify {
     fn name(&self) -> &'static str {
         "no-verify (benchmark probe)"
     }
     fn prepare(
         &self,
-        _: mcp_oauth_jwt::Algorithm,
-        _: &mcp_oauth_jwt::crypto::PublicKeyMaterial,
-    ) -> Result<Box<dyn mcp_oauth_jwt::crypto::VerifyingKey>, mcp_oauth_jwt::KeyError> {
+        _: mcp_oauth_jwt_validate::Algorithm,
+        _: &mcp_oauth_jwt_validate::crypto::PublicKeyMaterial,
+    ) -> Result<
+        Box<dyn mcp_oauth_jwt_validate::crypto::VerifyingKey>,
+        mcp_oauth_jwt_validate::KeyError,
+    > {
         Ok(Box::new(Accepts))
     }
 }

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use mcp_oauth_pkce::{CodeChallenge, CodeVerifier, PkceError};
-use mcp_oauth_resource::url::{Url, form_urlencoded};
-use mcp_oauth_resource::{Audience, ResourceUri, resources_from_pairs};
+use mcp_oauth_resource_indicators::url::{Url, form_urlencoded};
+use mcp_oauth_resource_indicators::{Audience, ResourceUri, resources_from_pairs};
 use proptest::prelude::*;
 
 struct ClientSide {

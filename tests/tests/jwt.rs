@@ -1,4 +1,4 @@
-//! mcp-oauth-jwt end to end with real signatures from the fixture keys: error reasons for
+//! mcp-oauth-jwt-validate end to end with real signatures from the fixture keys: error reasons for
 //! the attack classes, the JWKS cache on a fake clock, the verified-token cache,
 //! introspection, and property tests (requirements MCP-RS-1/2, RFC 9068 §4, RFC 8725).
 
@@ -13,14 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use mcp_oauth_jwt::crypto::{AwsLcRs, Ring};
-use mcp_oauth_jwt::{
+use mcp_oauth_jwt_validate::crypto::{AwsLcRs, Ring};
+use mcp_oauth_jwt_validate::{
     Algorithm, Cached, CryptoProvider, FetchError, FetchOutcome, IntrospectionAuth, JwksCache,
     JwksConfig, JwtError, KeyError, KeySet, KeySetLimits, Lookup, Malformed, Policy, TokenCache,
     TokenKey, UnixTime, Validator, introspection_request, parse_introspection,
 };
-use mcp_oauth_prm::BearerError;
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_prm_metadata::BearerError;
+use mcp_oauth_resource_indicators::ResourceUri;
 use mcp_oauth_tests::jwt::{ISSUER, N, RESOURCE, TestKeys, claims, header};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -33,7 +33,11 @@ fn keyset(jwks: &Value, provider: &dyn CryptoProvider) -> KeySet {
     KeySet::from_value(jwks, provider, &KeySetLimits::default()).unwrap()
 }
 
-fn validate(token: &str, jwks: &Value, p: Policy) -> Result<mcp_oauth_jwt::AuthContext, JwtError> {
+fn validate(
+    token: &str,
+    jwks: &Value,
+    p: Policy,
+) -> Result<mcp_oauth_jwt_validate::AuthContext, JwtError> {
     let ring = Validator::new(p.clone()).validate(token, &keyset(jwks, &Ring), UnixTime(N));
     let aws = Validator::new(p).validate(token, &keyset(jwks, &AwsLcRs), UnixTime(N));
     assert_eq!(ring, aws, "providers disagree");
@@ -95,7 +99,7 @@ fn at_jwt_typ_is_checked_by_default() {
         validate(&untyped, &k.jwks(), policy()),
         Err(JwtError::TypeNotAccepted)
     );
-    let relaxed = policy().accept_typ([mcp_oauth_jwt::RFC9068_TYP, "JWT"]);
+    let relaxed = policy().accept_typ([mcp_oauth_jwt_validate::RFC9068_TYP, "JWT"]);
     assert!(validate(&plain, &k.jwks(), relaxed.clone()).is_ok());
     assert!(validate(&typed, &k.jwks(), relaxed.clone()).is_ok());
     assert_eq!(

@@ -5,10 +5,6 @@ use std::time::Instant;
 use crate::util::{Args, cargo, root, run};
 use crate::{conformance, fuzz, interop, layering, tools};
 
-/// Built, linted, tested and documented in every step, so one feature set serves them
-/// all: the defaults plus the client's rmcp integration and command-line client.
-const CLI_FEATURE: &str = "mcp-oauth-transport/cli";
-
 /// Seconds each fuzz target runs in the CI smoke run.
 const DEFAULT_FUZZ_SECONDS: u64 = 10;
 
@@ -40,15 +36,13 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
                 "--workspace",
                 "--all-targets",
                 "--locked",
-                "--features",
-                CLI_FEATURE,
                 "--",
                 "-D",
                 "warnings",
             ]))
         })?;
         step("test", &|| {
-            run(cargo().args(["test", "--workspace", "--locked", "--features", CLI_FEATURE]))
+            run(cargo().args(["test", "--workspace", "--locked"]))
         })?;
         step("doc", &|| {
             run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
@@ -56,8 +50,6 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
                 "--workspace",
                 "--no-deps",
                 "--locked",
-                "--features",
-                CLI_FEATURE,
             ]))
         })?;
         step("deny", &|| tools::run_deny(false))?;

@@ -30,7 +30,7 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
             "run",
             "--quiet",
             "-p",
-            "mcp-oauth-transport",
+            "mcp-oauth-transport-adapters",
             "--example",
             "rmcp_server",
             "--",
@@ -328,7 +328,7 @@ pub(crate) fn build_example(release: bool) -> Result<PathBuf, String> {
         "build",
         "--quiet",
         "-p",
-        "mcp-oauth-transport",
+        "mcp-oauth-transport-adapters",
         "--example",
         "rmcp_server",
     ]);

@@ -41,9 +41,7 @@ pub(crate) fn build_cli() -> Result<PathBuf, String> {
         "build",
         "--quiet",
         "-p",
-        "mcp-oauth-transport",
-        "--features",
-        "cli",
+        "mcp-oauth-cli",
         "--bin",
         "mcp-oauth-client",
     ]))?;

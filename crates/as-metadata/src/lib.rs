@@ -4,7 +4,7 @@
 use core::fmt;
 
 use mcp_oauth_common::parse_json;
-use mcp_oauth_resource::{ResourceError, ResourceUri};
+use mcp_oauth_resource_indicators::{ResourceError, ResourceUri};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

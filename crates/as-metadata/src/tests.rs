@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_resource_indicators::ResourceUri;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

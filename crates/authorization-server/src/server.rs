@@ -14,10 +14,10 @@ use mcp_oauth_dcr::{
     CheckedDocument, ClientMetadata, RegistrationErrorCode, RegistrationPolicy,
     RegistrationRequestError, Rejection, redirect_matches,
 };
-use mcp_oauth_jwt::{KeySet, KeySetLimits, Policy, Validator};
+use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, Validator};
 use mcp_oauth_pkce::CodeChallenge;
-use mcp_oauth_resource::ResourceUri;
-use mcp_oauth_resource::url::{Url, form_urlencoded};
+use mcp_oauth_resource_indicators::ResourceUri;
+use mcp_oauth_resource_indicators::url::{Url, form_urlencoded};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
@@ -496,7 +496,7 @@ impl<S: Storage> AuthorizationServer<S> {
         mcp_oauth_as_metadata::parse_issuer(&config.issuer).map_err(AsConfigError::Issuer)?;
         let own_keys = KeySet::from_value(
             &json!({"keys": [signer.public_jwk()]}),
-            mcp_oauth_jwt::default_provider().as_ref(),
+            mcp_oauth_jwt_validate::default_provider().as_ref(),
             &KeySetLimits::default(),
         )
         .unwrap_or_default();
@@ -1268,7 +1268,7 @@ impl<S: Storage> AuthorizationServer<S> {
         }
     }
 
-    fn own_token(&self, token: &str, now: UnixTime) -> Option<mcp_oauth_jwt::AuthContext> {
+    fn own_token(&self, token: &str, now: UnixTime) -> Option<mcp_oauth_jwt_validate::AuthContext> {
         let policy = Policy::from_lists(
             [self.config.issuer.as_str()],
             self.config

@@ -10,10 +10,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{Response, StatusCode, header};
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_dcr::ClientMetadata;
-use mcp_oauth_jwt::crypto::Ring;
-use mcp_oauth_jwt::{KeySet, KeySetLimits, Policy, Validator};
-use mcp_oauth_resource::ResourceUri;
-use mcp_oauth_resource::url::{Url, form_urlencoded};
+use mcp_oauth_jwt_validate::crypto::Ring;
+use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, Validator};
+use mcp_oauth_resource_indicators::ResourceUri;
+use mcp_oauth_resource_indicators::url::{Url, form_urlencoded};
 use proptest::prelude::*;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
@@ -187,7 +187,10 @@ fn exchange(
     )
 }
 
-fn validate(s: &AuthorizationServer<MemoryStorage>, token: &str) -> mcp_oauth_jwt::AuthContext {
+fn validate(
+    s: &AuthorizationServer<MemoryStorage>,
+    token: &str,
+) -> mcp_oauth_jwt_validate::AuthContext {
     let jwks = json_of(&s.jwks_response());
     let keys = KeySet::from_value(&jwks, &Ring, &KeySetLimits::default()).unwrap();
     let v = Validator::new(Policy::new(ISS, &ResourceUri::parse(MCP).unwrap()).rfc9068_strict());
@@ -1154,7 +1157,7 @@ fn a_token_stored_after_revocation_is_born_dead() {
 
 /// Memory per registration, before (every member kept as parsed JSON, what the old code
 /// stored) and after: run with
-/// `cargo test -p mcp-oauth-as --lib memory_per_registration -- --ignored --nocapture`.
+/// `cargo test -p mcp-oauth-authorization-server --lib memory_per_registration -- --ignored --nocapture`.
 /// Reads the resident set size from `/proc/self/statm` (Linux).
 #[test]
 #[ignore = "a measurement, printed; run it alone"]

@@ -6,8 +6,8 @@ use core::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_pkce::{CodeVerifier, CryptoRng};
-use mcp_oauth_resource::ResourceUri;
-use mcp_oauth_resource::url::Url;
+use mcp_oauth_resource_indicators::ResourceUri;
+use mcp_oauth_resource_indicators::url::Url;
 
 use crate::callback::{AuthorizationCode, CallbackError, parse_callback};
 

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use mcp_oauth_resource::url::{Url, form_urlencoded};
+use mcp_oauth_resource_indicators::url::{Url, form_urlencoded};
 use subtle::ConstantTimeEq;
 
 /// Largest callback URL read, in bytes.
@@ -178,7 +178,7 @@ fn outcome(p: Params) -> Result<AuthorizationCode, CallbackError> {
 /// wrong issuer is never read (MCP-AUTHZ-14).
 ///
 /// ```
-/// use mcp_oauth_client::{CallbackError, check_callback_issuer};
+/// use mcp_oauth_client_flow::{CallbackError, check_callback_issuer};
 /// let ok = check_callback_issuer("http://localhost/cb?code=abc&iss=https%3A%2F%2Fas.example", "https://as.example", true);
 /// assert_eq!(ok.unwrap().expose(), "abc");
 /// let bad = check_callback_issuer("http://localhost/cb?code=abc&iss=https%3A%2F%2FAS.example", "https://as.example", false);

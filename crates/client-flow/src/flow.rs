@@ -25,8 +25,8 @@ use mcp_oauth_dcr::{
     parse_registration_response, registration_request,
 };
 use mcp_oauth_pkce::CryptoRng;
-use mcp_oauth_prm::{BearerParams, Candidate, PrmError, ProtectedResourceMetadata};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_prm_metadata::{BearerParams, Candidate, PrmError, ProtectedResourceMetadata};
+use mcp_oauth_resource_indicators::ResourceUri;
 
 use crate::authorize::{AuthorizationRequest, AuthorizeError, PendingAuthorization};
 use crate::callback::{AuthorizationCode, CallbackError};
@@ -341,7 +341,7 @@ impl AuthFlow {
         server: ResourceUri,
         challenge: Option<&BearerParams>,
     ) -> Result<Self, FlowError> {
-        let candidates = mcp_oauth_prm::discovery_candidates(
+        let candidates = mcp_oauth_prm_metadata::discovery_candidates(
             &server,
             challenge.and_then(|c| c.resource_metadata.as_deref()),
         )
@@ -663,7 +663,9 @@ impl AuthFlow {
                 if status == StatusCode::OK
                     && let Some(c) = c
                 {
-                    match mcp_oauth_prm::Validation::new().validate(body, &c.expected_resource) {
+                    match mcp_oauth_prm_metadata::Validation::new()
+                        .validate(body, &c.expected_resource)
+                    {
                         Ok(prm) => {
                             return self.start_asm(prm);
                         }

@@ -49,7 +49,7 @@ pub fn select_scope(
 /// the held scopes first.
 ///
 /// ```
-/// use mcp_oauth_client::scope_union;
+/// use mcp_oauth_client_flow::scope_union;
 /// assert_eq!(scope_union("mcp:read", "mcp:write mcp:read").as_deref(), Some("mcp:read mcp:write"));
 /// ```
 pub fn scope_union(held: &str, challenge: &str) -> Option<String> {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use http::Request;
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_dcr::RegisteredClient;
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_resource_indicators::ResourceUri;
 use serde::{Deserialize, Serialize};
 
 use crate::flow::{Authorized, Discovered, client_auth};
@@ -158,7 +158,7 @@ impl core::fmt::Debug for StoreLock {
 
 /// Where a client keeps its registrations (keyed by issuer, MCP-REG-4) and credentials
 /// (keyed by the MCP server URL the user connects to). Implementations must keep
-/// secrets confidential at rest (MCP-RT-5): the file store in `mcp-oauth-transport`
+/// secrets confidential at rest (MCP-RT-5): the file store in `mcp-oauth-transport-adapters`
 /// writes files readable by the owner only.
 pub trait CredentialStore: Send + Sync {
     /// The store's error.

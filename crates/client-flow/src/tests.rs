@@ -101,7 +101,7 @@ fn form_get(body: &[u8], k: &str) -> Option<String> {
     form(body).into_iter().find(|(n, _)| n == k).map(|(_, v)| v)
 }
 
-use mcp_oauth_resource::url;
+use mcp_oauth_resource_indicators::url;
 
 /// The whole flow from a 401 with `resource_metadata`: PRM, AS metadata, DCR, the
 /// redirect, the callback, the token request. MCP-DISC-7, MCP-REG-2, MCP-RES-1,

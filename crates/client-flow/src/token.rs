@@ -8,8 +8,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{Method, Request, StatusCode, header};
 use mcp_oauth_common::{JsonLimits, UnixTime, parse_json};
 use mcp_oauth_dcr::Secret;
-use mcp_oauth_resource::ResourceUri;
-use mcp_oauth_resource::url::form_urlencoded;
+use mcp_oauth_resource_indicators::ResourceUri;
+use mcp_oauth_resource_indicators::url::form_urlencoded;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

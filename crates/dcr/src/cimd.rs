@@ -21,7 +21,7 @@ pub const SHARED_SECRET_METHODS: &[&str] = &[
 ];
 
 /// The rules an authorization server's fetcher must apply to the document URL (CIMD-9,
-/// RFC 9728 §7.7 in spirit). The fetch itself is `mcp-oauth-transport`'s; this list is the
+/// RFC 9728 §7.7 in spirit). The fetch itself is `mcp-oauth-transport-adapters`'s; this list is the
 /// contract it implements.
 pub const FETCH_RULES: &[&str] = &[
     "only https URLs that pass validate_client_id_url",
@@ -91,8 +91,8 @@ impl std::error::Error for CimdError {}
 /// Checks a URL-shaped `client_id` (CIMD-1, CIMD-2, MCP-CIMD-4): `https`, a path other
 /// than `/`, no `.` or `..` segment, no fragment, no userinfo, no query; a port is fine.
 pub fn validate_client_id_url(url: &str) -> Result<(), CimdError> {
-    let r =
-        mcp_oauth_resource::ResourceUri::parse(url).map_err(|_| CimdError::InvalidClientIdUrl)?;
+    let r = mcp_oauth_resource_indicators::ResourceUri::parse(url)
+        .map_err(|_| CimdError::InvalidClientIdUrl)?;
     let path = r.path();
     let bad_segment = path.split('/').any(|s| s == "." || s == "..");
     // The canonical form lower-cases the host; the URL as given must already be canonical

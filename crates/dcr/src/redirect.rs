@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use mcp_oauth_resource::{ResourceUri, check_uri_characters};
+use mcp_oauth_resource_indicators::{ResourceUri, check_uri_characters};
 
 /// Longest redirect URI accepted by default, in bytes.
 pub const DEFAULT_MAX_REDIRECT_URI_LEN: usize = 2000;

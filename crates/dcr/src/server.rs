@@ -4,7 +4,7 @@ use core::fmt;
 
 use http::{Response, StatusCode, header};
 use mcp_oauth_common::{JsonLimits, parse_json};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_resource_indicators::ResourceUri;
 use serde_json::{Map, Value, json};
 
 use crate::redirect::{DEFAULT_MAX_REDIRECT_URIS, RedirectPolicy};

@@ -122,11 +122,13 @@ impl TrustedProxies {
             return peer;
         }
         let walked = match self.header {
-            Header::Forwarded => self.walk(mcp_oauth_prm::forwarded_for(headers).map(|hop| {
-                hop.ok()
-                    .flatten()
-                    .and_then(|node| parse_node(node.as_bytes()))
-            })),
+            Header::Forwarded => {
+                self.walk(mcp_oauth_prm_metadata::forwarded_for(headers).map(|hop| {
+                    hop.ok()
+                        .flatten()
+                        .and_then(|node| parse_node(node.as_bytes()))
+                }))
+            }
             Header::XForwardedFor => self.walk(
                 headers
                     .get_all("x-forwarded-for")

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use mcp_oauth_prm::BearerError;
+use mcp_oauth_prm_metadata::BearerError;
 
 use crate::Algorithm;
 

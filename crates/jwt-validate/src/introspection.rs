@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{Method, Request, StatusCode, header};
 use mcp_oauth_common::UnixTime;
-use mcp_oauth_resource::url::form_urlencoded;
+use mcp_oauth_resource_indicators::url::form_urlencoded;
 
 use crate::token::check_introspected;
 use crate::{AuthContext, JwtError, Policy};

@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_resource_indicators::ResourceUri;
 
 use crate::Algorithm;
 use crate::scopes::ScopeHierarchy;
@@ -16,12 +16,12 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 /// the issuer and audience compared exactly, asymmetric algorithms only.
 ///
 /// ```
-/// use mcp_oauth_jwt::Policy;
-/// use mcp_oauth_resource::ResourceUri;
+/// use mcp_oauth_jwt_validate::Policy;
+/// use mcp_oauth_resource_indicators::ResourceUri;
 /// let policy = Policy::new("https://auth.example.com", &ResourceUri::parse("https://mcp.example.com/mcp")?)
 ///     .require_scopes(["mcp:read"])
 ///     .accept_typ(["at+jwt"]);
-/// # Ok::<(), mcp_oauth_resource::ResourceError>(())
+/// # Ok::<(), mcp_oauth_resource_indicators::ResourceError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// each rule is added, so a check costs one lookup per granted scope.
 ///
 /// ```
-/// use mcp_oauth_jwt::ScopeHierarchy;
+/// use mcp_oauth_jwt_validate::ScopeHierarchy;
 /// let h = ScopeHierarchy::new()
 ///     .implies("mcp:admin", ["mcp:write"])
 ///     .implies("mcp:write", ["mcp:read"]);

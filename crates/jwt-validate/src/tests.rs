@@ -117,7 +117,7 @@ fn claims_reader_rules() {
 fn introspected_refresh_tokens_are_not_access_tokens() {
     use http::StatusCode;
     use mcp_oauth_common::UnixTime;
-    use mcp_oauth_prm::BearerError;
+    use mcp_oauth_prm_metadata::BearerError;
 
     use crate::{JwtError, parse_introspection};
 

@@ -6,12 +6,12 @@ pub use mcp_oauth_as_metadata as as_metadata;
 pub use mcp_oauth_common as common;
 pub use mcp_oauth_dcr as dcr;
 pub use mcp_oauth_pkce as pkce;
-pub use mcp_oauth_prm as prm;
-pub use mcp_oauth_resource as resource;
+pub use mcp_oauth_prm_metadata as prm_metadata;
+pub use mcp_oauth_resource_indicators as resource_indicators;
 
 /// JWT access-token validation (feature `server`).
 #[cfg(feature = "server")]
-pub use mcp_oauth_jwt as jwt;
+pub use mcp_oauth_jwt_validate as jwt_validate;
 
 /// Rate limits, abuse detection, audit events (feature `server`).
 #[cfg(feature = "server")]
@@ -19,11 +19,11 @@ pub use mcp_oauth_guard as guard;
 
 /// The MCP client's authorization flow (feature `client`).
 #[cfg(feature = "client")]
-pub use mcp_oauth_client as client;
+pub use mcp_oauth_client_flow as client_flow;
 
 /// The authorization server core (feature `authorization-server`).
 #[cfg(feature = "authorization-server")]
-pub use mcp_oauth_as as authorization_server;
+pub use mcp_oauth_authorization_server as authorization_server;
 
 /// Multi-tenant trust and IdP profiles (feature `tenant`).
 #[cfg(feature = "tenant")]
@@ -32,7 +32,7 @@ pub use mcp_oauth_tenant as tenant;
 /// The IO side: tower layer, hyper client and servers, rmcp glue (features `hyper`,
 /// `tower`, `rmcp`).
 #[cfg(any(feature = "hyper", feature = "tower"))]
-pub use mcp_oauth_transport as transport;
+pub use mcp_oauth_transport_adapters as transport_adapters;
 
 /// Guides.
 pub mod guide {

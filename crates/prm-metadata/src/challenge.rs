@@ -89,7 +89,7 @@ impl std::error::Error for ChallengeError {}
 /// A Bearer challenge to send (RFC 6750 §3 + RFC 9728 §5.1), built value by value.
 ///
 /// ```
-/// use mcp_oauth_prm::{BearerChallenge, BearerError};
+/// use mcp_oauth_prm_metadata::{BearerChallenge, BearerError};
 /// let c = BearerChallenge::new()
 ///     .resource_metadata("https://mcp.example.com/.well-known/oauth-protected-resource/mcp")
 ///     .scope("files:read")
@@ -100,7 +100,7 @@ impl std::error::Error for ChallengeError {}
 ///     r#"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="files:read", error="invalid_token", error_description="The access token expired""#
 /// );
 /// assert_eq!(c.status().as_u16(), 401);
-/// # Ok::<(), mcp_oauth_prm::ChallengeError>(())
+/// # Ok::<(), mcp_oauth_prm_metadata::ChallengeError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BearerChallenge {
@@ -312,13 +312,13 @@ impl std::error::Error for HeaderError {}
 /// Scheme and parameter names are case-insensitive and returned lower-cased.
 ///
 /// ```
-/// use mcp_oauth_prm::parse_www_authenticate;
+/// use mcp_oauth_prm_metadata::parse_www_authenticate;
 /// let v = br#"Basic realm="x", Bearer resource_metadata="https://a.example/.well-known/oauth-protected-resource", scope="a b""#;
 /// let challenges = parse_www_authenticate(v)?;
 /// assert_eq!(challenges.len(), 2);
 /// assert_eq!(challenges[1].scheme, "bearer");
 /// assert_eq!(challenges[1].param("scope"), Some("a b"));
-/// # Ok::<(), mcp_oauth_prm::HeaderError>(())
+/// # Ok::<(), mcp_oauth_prm_metadata::HeaderError>(())
 /// ```
 pub fn parse_www_authenticate(value: &[u8]) -> Result<Vec<Challenge>, HeaderError> {
     if value.len() > MAX_HEADER_LEN {

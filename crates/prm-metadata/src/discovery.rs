@@ -2,7 +2,7 @@
 //! whether what came back is usable (RFC 9728 §3.3).
 
 use mcp_oauth_common::JsonLimits;
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_resource_indicators::ResourceUri;
 
 use crate::{PrmError, ProtectedResourceMetadata, WELL_KNOWN_PATH};
 
@@ -35,11 +35,11 @@ pub struct Candidate {
 /// root URL.
 ///
 /// ```
-/// use mcp_oauth_prm::well_known_url;
-/// use mcp_oauth_resource::ResourceUri;
+/// use mcp_oauth_prm_metadata::well_known_url;
+/// use mcp_oauth_resource_indicators::ResourceUri;
 /// let r = ResourceUri::parse("https://resource.example.com/resource1")?;
 /// assert_eq!(well_known_url(&r), "https://resource.example.com/.well-known/oauth-protected-resource/resource1");
-/// # Ok::<(), mcp_oauth_resource::ResourceError>(())
+/// # Ok::<(), mcp_oauth_resource_indicators::ResourceError>(())
 /// ```
 pub fn well_known_url(resource: &ResourceUri) -> String {
     format!(

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use http::HeaderMap;
 use ipnet::IpNet;
-use mcp_oauth_resource::{ResourceError, ResourceUri};
+use mcp_oauth_resource_indicators::{ResourceError, ResourceUri};
 
 use crate::syntax::Cursor;
 
@@ -49,8 +49,8 @@ impl std::error::Error for ForwardedError {}
 ///
 /// ```
 /// use http::HeaderMap;
-/// use mcp_oauth_prm::PublicUrl;
-/// use mcp_oauth_resource::ResourceUri;
+/// use mcp_oauth_prm_metadata::PublicUrl;
+/// use mcp_oauth_resource_indicators::ResourceUri;
 /// let public = PublicUrl::new(ResourceUri::parse("http://127.0.0.1:8080/mcp")?)
 ///     .trust_forwarded_headers_from(["10.0.0.0/8".parse()?]);
 /// let mut headers = HeaderMap::new();
@@ -263,7 +263,7 @@ fn split_outside_quotes(s: &str) -> impl DoubleEndedIterator<Item = &str> {
 /// let mut headers = HeaderMap::new();
 /// headers.append("forwarded", "for=\"_gazonk\", For=\"[2001:db8:cafe::17]:4711\"".parse()?);
 /// headers.append("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43".parse()?);
-/// let hops: Vec<_> = mcp_oauth_prm::forwarded_for(&headers).collect::<Result<_, _>>()?;
+/// let hops: Vec<_> = mcp_oauth_prm_metadata::forwarded_for(&headers).collect::<Result<_, _>>()?;
 /// assert_eq!(hops, [
 ///     Some("192.0.2.60".to_owned()),
 ///     Some("[2001:db8:cafe::17]:4711".to_owned()),

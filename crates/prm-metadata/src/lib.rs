@@ -49,16 +49,16 @@ pub enum PrmError {
         /// Position in the list.
         index: usize,
         /// What is wrong with it.
-        error: mcp_oauth_resource::ResourceError,
+        error: mcp_oauth_resource_indicators::ResourceError,
     },
     /// A `resource_metadata` URL from a challenge that is not an absolute `https` URL
     /// (`http` on loopback).
-    InvalidMetadataUrl(mcp_oauth_resource::ResourceError),
+    InvalidMetadataUrl(mcp_oauth_resource_indicators::ResourceError),
     /// [`PrmBuilder::extra`] named a member the document defines.
     ShadowedMember(String),
     /// [`PrmBuilder::jwks_uri`] is not an absolute `https` URL (`http` on loopback)
     /// (RFC 9728 §2, PRM-4).
-    InvalidJwksUri(mcp_oauth_resource::ResourceError),
+    InvalidJwksUri(mcp_oauth_resource_indicators::ResourceError),
     /// [`PrmBuilder::resource_signing_alg_values_supported`] lists `none` (RFC 9728 §2,
     /// PRM-7).
     NoneSigningAlgorithm,

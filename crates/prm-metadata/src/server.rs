@@ -2,7 +2,7 @@
 //! produce the HTTP response as data.
 
 use http::{HeaderValue, Method, Response, StatusCode, header};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_resource_indicators::ResourceUri;
 use serde_json::Value;
 
 use crate::discovery::well_known_url;
@@ -11,8 +11,8 @@ use crate::{PrmError, ProtectedResourceMetadata, WELL_KNOWN_PATH};
 /// Builds the document an MCP server publishes. `build` refuses what MCP forbids.
 ///
 /// ```
-/// use mcp_oauth_prm::PrmBuilder;
-/// use mcp_oauth_resource::ResourceUri;
+/// use mcp_oauth_prm_metadata::PrmBuilder;
+/// use mcp_oauth_resource_indicators::ResourceUri;
 /// let doc = PrmBuilder::new(ResourceUri::parse("https://mcp.example.com/mcp")?)
 ///     .authorization_server("https://auth.example.com")
 ///     .scopes_supported(["files:read", "files:write"])
@@ -173,8 +173,8 @@ pub enum Cors {
 ///
 /// ```
 /// use http::{Method, StatusCode};
-/// use mcp_oauth_prm::{PrmBuilder, PrmEndpoint};
-/// use mcp_oauth_resource::ResourceUri;
+/// use mcp_oauth_prm_metadata::{PrmBuilder, PrmEndpoint};
+/// use mcp_oauth_resource_indicators::ResourceUri;
 /// let resource = ResourceUri::parse("https://mcp.example.com/mcp")?;
 /// let doc = PrmBuilder::new(resource.clone()).authorization_server("https://auth.example.com").build()?;
 /// let endpoint = PrmEndpoint::new(doc, &resource).also_serve_root();

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use http::{HeaderMap, Method, StatusCode};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_resource_indicators::ResourceUri;
 use proptest::prelude::*;
 use serde_json::json;
 

@@ -113,12 +113,12 @@ impl ResourceUri {
     /// Checks a token's `aud` against this resource (MCP-RS-2). `None` (no claim) fails.
     ///
     /// ```
-    /// use mcp_oauth_resource::{Audience, AudienceError, ResourceUri};
+    /// use mcp_oauth_resource_indicators::{Audience, AudienceError, ResourceUri};
     /// let me = ResourceUri::parse("https://mcp.example.com/mcp")?;
     /// let aud = Audience::Many(vec!["api://x".into(), "https://mcp.example.com/mcp".into()]);
     /// assert_eq!(me.check_audience(Some(&aud)), Ok(()));
     /// assert_eq!(me.check_audience(None), Err(AudienceError::Missing));
-    /// # Ok::<(), mcp_oauth_resource::ResourceError>(())
+    /// # Ok::<(), mcp_oauth_resource_indicators::ResourceError>(())
     /// ```
     pub fn check_audience(&self, aud: Option<&Audience>) -> Result<(), AudienceError> {
         check_audience(aud, core::slice::from_ref(self))

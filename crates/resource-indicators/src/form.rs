@@ -16,11 +16,11 @@ pub const MAX_RESOURCES_PER_REQUEST: usize = 16;
 /// [`MAX_RESOURCES_PER_REQUEST`] of them, is an error (`invalid_target`).
 ///
 /// ```
-/// use mcp_oauth_resource::{resources_from_pairs, url};
+/// use mcp_oauth_resource_indicators::{resources_from_pairs, url};
 /// let body = b"grant_type=authorization_code&resource=https%3A%2F%2Fmcp.example.com%2F";
 /// let resources = resources_from_pairs(url::form_urlencoded::parse(body))?;
 /// assert_eq!(resources[0].as_str(), "https://mcp.example.com");
-/// # Ok::<(), mcp_oauth_resource::FormError>(())
+/// # Ok::<(), mcp_oauth_resource_indicators::FormError>(())
 /// ```
 pub fn resources_from_pairs<'a, I>(pairs: I) -> Result<Vec<ResourceUri>, FormError>
 where

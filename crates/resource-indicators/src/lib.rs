@@ -174,14 +174,14 @@ impl ResourceUri {
     /// Parses and canonicalises a resource URI (RFC 8707 §2, MCP "Canonical Server URI").
     ///
     /// ```
-    /// use mcp_oauth_resource::ResourceUri;
+    /// use mcp_oauth_resource_indicators::ResourceUri;
     /// let r = ResourceUri::parse("HTTPS://MCP.Example.com:443/")?;
     /// assert_eq!(r.as_str(), "https://mcp.example.com");
     /// let r = ResourceUri::parse("https://mcp.example.com/mcp/")?;
     /// assert_eq!(r.as_str(), "https://mcp.example.com/mcp/");
     /// assert!(ResourceUri::parse("https://mcp.example.com#fragment").is_err());
     /// assert!(ResourceUri::parse("mcp.example.com").is_err());
-    /// # Ok::<(), mcp_oauth_resource::ResourceError>(())
+    /// # Ok::<(), mcp_oauth_resource_indicators::ResourceError>(())
     /// ```
     pub fn parse(input: &str) -> Result<Self, ResourceError> {
         if input.len() > MAX_RESOURCE_URI_LEN {

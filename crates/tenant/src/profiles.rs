@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use mcp_oauth_client::{ClientConfig, IssuerOptions, RegisteredClient, Secret};
-use mcp_oauth_jwt::{Algorithm, ClientIdClaim, KeySet, Policy, ScopeClaim};
+use mcp_oauth_client_flow::{ClientConfig, IssuerOptions, RegisteredClient, Secret};
+use mcp_oauth_jwt_validate::{Algorithm, ClientIdClaim, KeySet, Policy, ScopeClaim};
 
 use crate::trust::{EntraTemplate, IssuerTrust};
 

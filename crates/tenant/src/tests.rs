@@ -11,9 +11,9 @@
 use std::sync::Arc;
 
 use http::Request;
-use mcp_oauth_jwt::crypto::Ring;
-use mcp_oauth_jwt::{JwtError, KeySet, KeySetLimits, UnixTime};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_jwt_validate::crypto::Ring;
+use mcp_oauth_jwt_validate::{JwtError, KeySet, KeySetLimits, UnixTime};
+use mcp_oauth_resource_indicators::ResourceUri;
 use mcp_oauth_tests::jwt::{N, TestKey, TestKeys};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -268,9 +268,11 @@ fn cognito_binds_by_client_id_and_token_use() {
     let no_use = without(cognito_claims(), "token_use");
     assert!(t.validate(&sign(&k.rs1, "JWT", &no_use), NOW).is_err());
     // Without the profile, the same token (no aud) is refused: never a silent skip.
-    let plain =
-        mcp_oauth_jwt::Policy::from_lists([p.issuer.as_str()], ["https://mcp.example.com/mcp"])
-            .dangerous_skip_typ_check();
+    let plain = mcp_oauth_jwt_validate::Policy::from_lists(
+        [p.issuer.as_str()],
+        ["https://mcp.example.com/mcp"],
+    )
+    .dangerous_skip_typ_check();
     let t2 = tenant("plain", "https://mcp.example.com/mcp")
         .issuer(p.issuer.clone(), IssuerTrust::new(plain, set(&k.rs1)));
     assert_eq!(
@@ -568,7 +570,7 @@ fn resolution_and_reload() {
 /// metadata without `code_challenge_methods_supported`, and uses the configured client.
 #[test]
 fn entra_client_profile_shapes_the_flow() {
-    use mcp_oauth_client::{Action, AuthFlow, ClientConfig};
+    use mcp_oauth_client_flow::{Action, AuthFlow, ClientConfig};
     struct Rng(u8);
     impl rand_core::TryRng for Rng {
         type Error = core::convert::Infallible;
@@ -647,7 +649,7 @@ fn google_client_profile() {
         mcp_oauth_dcr::RegistrationRoute::AskUser
     );
     let config = profiles::google::client("123.apps.googleusercontent.com", Some("s")).apply(
-        mcp_oauth_client::ClientConfig::native("c", "http://127.0.0.1/cb"),
+        mcp_oauth_client_flow::ClientConfig::native("c", "http://127.0.0.1/cb"),
     );
     assert_eq!(config.preregistered[0].0, profiles::google::ISSUER);
     // A wrong issuer in the document is refused.

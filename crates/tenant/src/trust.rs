@@ -7,9 +7,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_common::UnixTime;
-use mcp_oauth_jwt::{AuthContext, JwtError, KeySet, Policy, Validator};
-use mcp_oauth_prm::ProtectedResourceMetadata;
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_jwt_validate::{AuthContext, JwtError, KeySet, Policy, Validator};
+use mcp_oauth_prm_metadata::ProtectedResourceMetadata;
+use mcp_oauth_resource_indicators::ResourceUri;
 use serde::Deserialize;
 
 /// A tenant's identifier, as the application names it.
@@ -55,10 +55,10 @@ pub enum TenantError {
 impl TenantError {
     /// The RFC 6750 error for the challenge: always `invalid_token` except for
     /// insufficient scope.
-    pub fn bearer_error(&self) -> mcp_oauth_prm::BearerError {
+    pub fn bearer_error(&self) -> mcp_oauth_prm_metadata::BearerError {
         match self {
             TenantError::Token(e) => e.bearer_error(),
-            _ => mcp_oauth_prm::BearerError::InvalidToken,
+            _ => mcp_oauth_prm_metadata::BearerError::InvalidToken,
         }
     }
 }

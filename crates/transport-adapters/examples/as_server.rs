@@ -1,4 +1,4 @@
-//! The embedded authorization server (`mcp-oauth-as`) on hyper, for development and the
+//! The embedded authorization server (`mcp-oauth-authorization-server`) on hyper, for development and the
 //! demo: `as_server --listen 127.0.0.1:9000 --resource http://127.0.0.1:8080/mcp
 //! [--scopes "mcp:tools mcp:read mcp:write"]`.
 //!
@@ -7,10 +7,10 @@
 
 use std::net::SocketAddr;
 
-use mcp_oauth_as::{AsConfig, AuthorizationServer, AutoApprove, MemoryStorage};
-use mcp_oauth_resource::ResourceUri;
-use mcp_oauth_transport::as_server::{AsService, Es256TokenSigner};
-use mcp_oauth_transport::{FetchConfig, Fetcher};
+use mcp_oauth_authorization_server::{AsConfig, AuthorizationServer, AutoApprove, MemoryStorage};
+use mcp_oauth_resource_indicators::ResourceUri;
+use mcp_oauth_transport_adapters::as_server::{AsService, Es256TokenSigner};
+use mcp_oauth_transport_adapters::{FetchConfig, Fetcher};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

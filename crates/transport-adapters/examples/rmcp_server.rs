@@ -1,7 +1,7 @@
 //! An MCP server built with rmcp (the official Rust SDK), protected by mcp-oauth.
 //!
 //! ```text
-//! cargo run -p mcp-oauth-transport --example rmcp_server -- \
+//! cargo run -p mcp-oauth-transport-adapters --example rmcp_server -- \
 //!     --listen 127.0.0.1:8080 --issuer https://auth.example.com [--resource URL] [--accept-typ JWT]
 //! ```
 //!
@@ -19,11 +19,13 @@ use std::sync::Arc;
 use hyper_util::service::TowerToHyperService;
 use mcp_oauth_as_metadata::{Validation, discovery_urls};
 use mcp_oauth_guard::GuardConfig;
-use mcp_oauth_jwt::{AuthContext, JwksCache, JwksConfig, Policy, Validator, default_provider};
-use mcp_oauth_prm::{PrmBuilder, PrmEndpoint};
-use mcp_oauth_resource::ResourceUri;
-use mcp_oauth_transport::listen::{ServeConfig, serve};
-use mcp_oauth_transport::{
+use mcp_oauth_jwt_validate::{
+    AuthContext, JwksCache, JwksConfig, Policy, Validator, default_provider,
+};
+use mcp_oauth_prm_metadata::{PrmBuilder, PrmEndpoint};
+use mcp_oauth_resource_indicators::ResourceUri;
+use mcp_oauth_transport_adapters::http::listen::{ServeConfig, serve};
+use mcp_oauth_transport_adapters::{
     CachedKeys, ClientAddr, FetchConfig, Fetcher, OperationScopes, ProtectedResource,
     spawn_jwks_refresher,
 };
@@ -188,7 +190,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // RFC 9068 `at+jwt` is checked by default; `--accept-typ JWT` relaxes it by name.
     if !args.accept_typ.is_empty() {
         policy = policy.accept_typ(
-            std::iter::once(mcp_oauth_jwt::RFC9068_TYP.to_owned()).chain(args.accept_typ),
+            std::iter::once(mcp_oauth_jwt_validate::RFC9068_TYP.to_owned()).chain(args.accept_typ),
         );
     }
     let mut protected = ProtectedResource::new(
@@ -230,10 +232,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("MCP endpoint: {}", resource.as_str());
     println!(
         "protected resource metadata: {}",
-        resource.origin().to_owned() + mcp_oauth_prm::WELL_KNOWN_PATH + resource.path()
+        resource.origin().to_owned() + mcp_oauth_prm_metadata::WELL_KNOWN_PATH + resource.path()
     );
     // Accept errors back off instead of ending the server; slow and idle connections are
-    // cut; connections are capped (mcp_oauth_transport::listen).
+    // cut; connections are capped (mcp_oauth_transport_adapters::http::listen).
     let limits = ServeConfig::default();
     if args.unprotected {
         serve(listener, limits, |_| TowerToHyperService::new(mcp.clone())).await;

@@ -1,36 +1,27 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "client")]
+// One module per role: `rs` protects an MCP server, `client` authorizes an MCP client,
+// `as_server` serves the authorization server (`as` is a Rust keyword), `http` is the
+// plumbing they share (the guarded fetcher and the accept loop). `sys` is the one place
+// that reads the clock and the operating system's entropy.
+
 #[cfg(feature = "authorization-server")]
 pub mod as_server;
+#[cfg(feature = "client")]
 pub mod client;
-#[cfg(feature = "serve")]
-pub mod listen;
-#[cfg(feature = "oauth-client")]
-pub mod oauth;
-#[cfg(feature = "server")]
-mod refresher;
-#[cfg(feature = "server")]
-pub mod server;
+#[cfg(any(feature = "http-client", feature = "serve"))]
+pub mod http;
+#[cfg(feature = "rs")]
+pub mod rs;
+pub mod sys;
 
-#[cfg(feature = "client")]
-pub use client::{FetchConfig, FetchError, Fetcher, GuardedResolver};
-#[cfg(feature = "server")]
-pub use refresher::CachedKeys;
-#[cfg(feature = "client")]
-pub use refresher::spawn_jwks_refresher;
-#[cfg(feature = "server")]
-pub use server::{
-    Bearer, BearerLayer, BoxBody, BoxError, ClientAddr, EitherBody, KeySource, OperationScopes,
-    ProtectedResource, StaticKeys,
+#[cfg(feature = "http-client")]
+pub use http::{FetchConfig, FetchError, Fetcher, GuardedResolver};
+#[cfg(all(feature = "rs", feature = "http-client"))]
+pub use rs::spawn_jwks_refresher;
+#[cfg(feature = "rs")]
+pub use rs::{
+    BoxBody, BoxError, CachedKeys, ClientAddr, EitherBody, KeySource, OperationScopes,
+    ProtectedResource, RequireAuth, RequireAuthLayer, StaticKeys,
 };
-
-#[cfg(all(test, feature = "authorization-server"))]
-mod as_server_tests;
-#[cfg(all(test, feature = "authorization-server"))]
-mod listen_tests;
-#[cfg(all(test, feature = "client"))]
-mod live_tests;
-#[cfg(all(test, feature = "server"))]
-mod tests;

@@ -3,8 +3,8 @@
 
 use mcp_oauth_as_metadata::AsMetadataError;
 use mcp_oauth_pkce::PkceError;
-use mcp_oauth_prm::{HeaderError, PrmError};
-use mcp_oauth_resource::ResourceError;
+use mcp_oauth_prm_metadata::{HeaderError, PrmError};
+use mcp_oauth_resource_indicators::ResourceError;
 
 /// FORMAT.md's error code for a library error.
 pub(crate) trait Code {
@@ -49,7 +49,7 @@ impl Code for HeaderError {
     }
 }
 
-impl Code for mcp_oauth_jwt::JwtError {
+impl Code for mcp_oauth_jwt_validate::JwtError {
     fn code(&self) -> &'static str {
         // The library's one RFC 6750 mapping: invalid_token, or insufficient_scope.
         self.bearer_error().as_str()
@@ -70,6 +70,6 @@ pub(crate) fn error_value(err: &impl Code) -> serde_json::Value {
 /// The client's callback check (`iss-check`): both RFC 9207 failures are
 /// `issuer_mismatch`; an error response from the right issuer keeps the authorization
 /// server's own code (`access_denied`, ...), which FORMAT.md does not rename.
-pub(crate) fn callback_code(e: &mcp_oauth_client::CallbackError) -> String {
+pub(crate) fn callback_code(e: &mcp_oauth_client_flow::CallbackError) -> String {
     e.code().to_owned()
 }

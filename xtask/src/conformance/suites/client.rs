@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use mcp_oauth_client::{check_callback_issuer, scope_union, split_scopes};
+use mcp_oauth_client_flow::{check_callback_issuer, scope_union, split_scopes};
 use serde_json::{Map, Value, json};
 
 use super::{Suite, exact};

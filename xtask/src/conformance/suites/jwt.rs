@@ -4,8 +4,10 @@
 use core::time::Duration;
 use std::collections::BTreeSet;
 
-use mcp_oauth_jwt::crypto::{AwsLcRs, Ring};
-use mcp_oauth_jwt::{Algorithm, CryptoProvider, KeySet, KeySetLimits, Policy, UnixTime, Validator};
+use mcp_oauth_jwt_validate::crypto::{AwsLcRs, Ring};
+use mcp_oauth_jwt_validate::{
+    Algorithm, CryptoProvider, KeySet, KeySetLimits, Policy, UnixTime, Validator,
+};
 use serde_json::{Map, Value, json};
 
 use super::Suite;

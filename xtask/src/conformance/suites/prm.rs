@@ -1,7 +1,7 @@
 //! `prm-discovery-urls`, `prm-validate` and `www-authenticate` (RFC 9728, RFC 9110 §11.6.1).
 
-use mcp_oauth_prm::{Validation, discovery_candidates, parse_www_authenticate};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_prm_metadata::{Validation, discovery_candidates, parse_www_authenticate};
+use mcp_oauth_resource_indicators::ResourceUri;
 use serde_json::{Map, Value, json};
 
 use super::{Suite, exact, subset};

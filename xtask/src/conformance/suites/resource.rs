@@ -1,6 +1,6 @@
 //! `resource-canonical` (RFC 8707 + the MCP canonical server URI).
 
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_resource_indicators::ResourceUri;
 use serde_json::{Value, json};
 
 use super::{Suite, exact};

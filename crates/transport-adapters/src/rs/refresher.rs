@@ -2,25 +2,25 @@
 //! restart.
 
 use std::sync::{Arc, RwLock};
-#[cfg(feature = "client")]
+#[cfg(feature = "http-client")]
 use std::time::Duration;
 
 use mcp_oauth_common::UnixTime;
-#[cfg(feature = "client")]
+#[cfg(feature = "http-client")]
 use mcp_oauth_guard::AuditEvent;
-#[cfg(feature = "client")]
-use mcp_oauth_jwt::FetchOutcome;
-use mcp_oauth_jwt::{JwksCache, KeySet, Lookup};
+#[cfg(feature = "http-client")]
+use mcp_oauth_jwt_validate::FetchOutcome;
+use mcp_oauth_jwt_validate::{JwksCache, KeySet, Lookup};
 use tokio::sync::Notify;
 
-#[cfg(feature = "client")]
-use crate::client::Fetcher;
-use crate::server::KeySource;
-#[cfg(feature = "client")]
-use crate::server::audit;
+#[cfg(feature = "http-client")]
+use crate::http::Fetcher;
+use crate::rs::KeySource;
+#[cfg(feature = "http-client")]
+use crate::rs::audit;
 
 /// Longest the refresher sleeps before looking at the cache again.
-#[cfg(feature = "client")]
+#[cfg(feature = "http-client")]
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// A [`JwksCache`] shared by the request path and its refresher. Requests whose `kid` is
@@ -106,22 +106,16 @@ impl KeySource for CachedKeys {
 
 impl CachedKeys {
     /// Records that a fetch finished (the refresher calls it).
-    #[cfg(feature = "client")]
+    #[cfg(feature = "http-client")]
     fn fetch_done(&self) {
         self.fetched.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
-#[cfg(feature = "client")]
-fn now() -> UnixTime {
-    UnixTime(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
+#[cfg(feature = "http-client")]
+use crate::sys::now;
 
-#[cfg(feature = "client")]
+#[cfg(feature = "http-client")]
 /// Spawns the refresher on the current tokio runtime. It fetches when the cache asks
 /// (first load, scheduled refresh, unknown `kid` after the cooldown, retry after a
 /// backoff), reports every outcome as a `tracing` event, and never holds the cache's lock

@@ -1,4 +1,4 @@
-//! The MCP client's driver: runs [`mcp_oauth_client::AuthFlow`] over the guarded
+//! The MCP client's driver: runs [`mcp_oauth_client_flow::AuthFlow`] over the guarded
 //! [`Fetcher`], keeps tokens in a [`CredentialStore`], refreshes them ahead of expiry
 //! (once per credential, across tasks and processes), and steps up on
 //! `insufficient_scope`.
@@ -16,19 +16,17 @@ mod tests;
 use core::fmt;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode, header};
-use mcp_oauth_client::{
+use mcp_oauth_client_flow::{
     Action, AssertionSigner, AuthFlow, BearerParams, ClientAuth, ClientConfig, Credential,
     CredentialStore, Discovered, FlowError, Grant, RegisteredClient, ResourceUri, StepUpLimiter,
-    TokenClient, TokenError, UnixTime, bearer_params, parse_token_response, parse_www_authenticate,
+    TokenClient, TokenError, bearer_params, parse_token_response, parse_www_authenticate,
     token_request,
 };
-use rand_core::UnwrapErr;
 use sha2::{Digest as _, Sha256};
 
-use crate::client::{FetchError, Fetcher};
+use crate::http::{FetchError, Fetcher};
 
 #[cfg(feature = "rmcp-client")]
 pub use self::rmcp::AuthorizedHttpClient;
@@ -137,18 +135,12 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-fn now() -> UnixTime {
-    UnixTime::from_secs(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
+use crate::sys::now;
 
 fn fill(buf: &mut [u8]) {
     // The OS random source does not fail on the platforms tokio supports; if it did,
     // the zeros would only weaken a `jti`, which the token endpoint rejects on replay.
-    let _ = getrandom::fill(buf);
+    let _ = crate::sys::try_fill(buf);
 }
 
 fn fingerprint(token: &str) -> [u8; 32] {
@@ -349,7 +341,7 @@ impl<S: CredentialStore + 'static> OAuthClient<S> {
             // What was asked for and what was granted (a server may grant less, or
             // drop `offline_access` from the token's scope).
             let held = stored.as_ref().map(|c| {
-                mcp_oauth_client::scope_union(
+                mcp_oauth_client_flow::scope_union(
                     c.requested_scope.as_deref().unwrap_or(""),
                     c.tokens.scope.as_deref().unwrap_or(""),
                 )
@@ -405,7 +397,7 @@ impl<S: CredentialStore + 'static> OAuthClient<S> {
         {
             flow = flow.with_discovered(d);
         }
-        let mut rng = UnwrapErr(getrandom::SysRng);
+        let mut rng = crate::sys::rng();
         loop {
             match flow.poll_action(now(), &mut rng) {
                 Action::Send(req) => {
@@ -612,7 +604,7 @@ impl<S: CredentialStore + 'static> OAuthClient<S> {
         }
         let mut flow = AuthFlow::new(self.inner.config.clone(), server.clone(), None)
             .map_err(ClientError::Flow)?;
-        let mut rng = UnwrapErr(getrandom::SysRng);
+        let mut rng = crate::sys::rng();
         loop {
             if let Some(d) = flow.discovered() {
                 let d = d.clone();

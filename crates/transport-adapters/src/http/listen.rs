@@ -21,7 +21,7 @@
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
 //! use std::convert::Infallible;
-//! use mcp_oauth_transport::listen::{ServeConfig, serve};
+//! use mcp_oauth_transport_adapters::http::listen::{ServeConfig, serve};
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! serve(listener, ServeConfig::default(), |_peer| {

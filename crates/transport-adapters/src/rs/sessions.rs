@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use http::HeaderName;
-use mcp_oauth_jwt::AuthContext;
+use mcp_oauth_jwt_validate::AuthContext;
 
 /// The `Mcp-Session-Id` header.
 pub(super) const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");

@@ -9,11 +9,11 @@
 //! the token.
 //!
 //! ```no_run
-//! # async fn demo(oauth: mcp_oauth_transport::oauth::OAuthClient<mcp_oauth_client::MemoryStore>,
-//! #               fetcher: mcp_oauth_transport::Fetcher) {
-//! use mcp_oauth_transport::oauth::OAuthLayer;
+//! # async fn demo(oauth: mcp_oauth_transport_adapters::client::OAuthClient<mcp_oauth_client_flow::MemoryStore>,
+//! #               fetcher: mcp_oauth_transport_adapters::Fetcher) {
+//! use mcp_oauth_transport_adapters::client::OAuthLayer;
 //! use tower_layer::Layer as _;
-//! let server = mcp_oauth_client::ResourceUri::parse("https://mcp.example.com/mcp").unwrap();
+//! let server = mcp_oauth_client_flow::ResourceUri::parse("https://mcp.example.com/mcp").unwrap();
 //! let http = tower::service_fn(move |req| { let f = fetcher.clone(); async move { f.fetch(req).await } });
 //! let mut authorized = OAuthLayer::new(oauth, server).layer(http);
 //! # let _ = &mut authorized; }
@@ -24,7 +24,7 @@ use std::future::poll_fn;
 use std::task::{Context, Poll};
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use mcp_oauth_client::{CredentialStore, ResourceUri};
+use mcp_oauth_client_flow::{CredentialStore, ResourceUri};
 use tower_layer::Layer;
 use tower_service::Service;
 

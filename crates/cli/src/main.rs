@@ -13,14 +13,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_oauth_client::{
+use mcp_oauth_client_flow::{
     ClientAuth, ClientConfig, CredentialStore, MemoryStore, RegisteredClient, ResourceUri, Secret,
 };
-use mcp_oauth_transport::client::{FetchConfig, Fetcher};
-use mcp_oauth_transport::oauth::{
+use mcp_oauth_transport_adapters::client::{
     AuthorizedHttpClient, Es256Signer, FileStore, HeadlessBrowser, LoopbackRedirect, OAuthClient,
     Step, UserAgent,
 };
+use mcp_oauth_transport_adapters::http::{FetchConfig, Fetcher};
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig as McpClientConfig, Implementation,
     ProtocolVersion,

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_oauth_client::{ClientConfig, MemoryStore, ResourceUri};
-use mcp_oauth_transport::oauth::{AuthorizedHttpClient, HeadlessBrowser, OAuthClient, Step};
-use mcp_oauth_transport::{FetchConfig, Fetcher};
+use mcp_oauth_client_flow::{ClientConfig, MemoryStore, ResourceUri};
+use mcp_oauth_transport_adapters::client::{
+    AuthorizedHttpClient, HeadlessBrowser, OAuthClient, Step,
+};
+use mcp_oauth_transport_adapters::{FetchConfig, Fetcher};
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig as McpConfig, Implementation,
 };

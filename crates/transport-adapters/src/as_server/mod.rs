@@ -6,7 +6,7 @@ use core::fmt;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,15 +14,16 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
-use mcp_oauth_as::{AuthorizationServer, AuthorizeOutcome, MAX_FORM_LEN, Storage, TokenSigner};
-use mcp_oauth_common::UnixTime;
+use mcp_oauth_authorization_server::{
+    AuthorizationServer, AuthorizeOutcome, MAX_FORM_LEN, Storage, TokenSigner,
+};
 use mcp_oauth_dcr::CimdPolicy;
 use mcp_oauth_guard::{Rate, RateLimiter, TrustedProxies};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde_json::{Value, json};
 
-use crate::client::Fetcher;
+use crate::http::Fetcher;
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -155,21 +156,10 @@ impl TokenSigner for Rs256TokenSigner {
     }
 }
 
-fn now() -> UnixTime {
-    UnixTime::from_secs(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
-
-/// Bytes from the OS random source; `None` when it fails (the request then gets a 500:
-/// codes, ids, secrets and tokens must never be predictable).
-fn fill<const N: usize>() -> Option<[u8; N]> {
-    let mut b = [0u8; N];
-    getrandom::fill(&mut b).ok()?;
-    Some(b)
-}
+use crate::sys::now;
+// Bytes from the OS random source; `None` when it fails (the request then gets a 500:
+// codes, ids, secrets and tokens must never be predictable).
+use crate::sys::random as fill;
 
 fn no_entropy() -> Response<Full<Bytes>> {
     plain(StatusCode::INTERNAL_SERVER_ERROR, "no random source")
@@ -285,9 +275,10 @@ impl<S: Storage + 'static> AsService<S> {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let issuer_path = mcp_oauth_resource::ResourceUri::parse(&self.server.config().issuer)
-            .map(|u| u.path().trim_end_matches('/').to_owned())
-            .unwrap_or_default();
+        let issuer_path =
+            mcp_oauth_resource_indicators::ResourceUri::parse(&self.server.config().issuer)
+                .map(|u| u.path().trim_end_matches('/').to_owned())
+                .unwrap_or_default();
         let path = req.uri().path().to_owned();
         let route = if path == format!("/.well-known/oauth-authorization-server{issuer_path}") {
             "/.well-known/oauth-authorization-server"
@@ -381,20 +372,20 @@ impl<S: Storage + 'static> AsService<S> {
     }
 
     /// Serves connections from `listener` for ever with the default limits of
-    /// [`ServeConfig`](crate::listen::ServeConfig) (see [`serve_with`](Self::serve_with)).
+    /// [`ServeConfig`](crate::http::listen::ServeConfig) (see [`serve_with`](Self::serve_with)).
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        self.serve_with(listener, crate::listen::ServeConfig::default())
+        self.serve_with(listener, crate::http::listen::ServeConfig::default())
             .await
     }
 
     /// Serves connections from `listener` for ever through
-    /// [`listen::serve`](crate::listen::serve) (accept errors back off and never stop the
+    /// [`listen::serve`](crate::http::listen::serve) (accept errors back off and never stop the
     /// server; header-read and idle timeouts; a connection cap); forgets expired codes
     /// and tokens once a minute.
     pub async fn serve_with(
         self,
         listener: tokio::net::TcpListener,
-        config: crate::listen::ServeConfig,
+        config: crate::http::listen::ServeConfig,
     ) -> std::io::Result<()> {
         let server = self.server.clone();
         let purger = tokio::spawn(async move {
@@ -404,7 +395,7 @@ impl<S: Storage + 'static> AsService<S> {
             }
         });
         let _stop = AbortOnDrop(purger);
-        crate::listen::serve(listener, config, |peer| {
+        crate::http::listen::serve(listener, config, |peer| {
             let this = self.clone();
             hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let this = this.clone();
@@ -422,12 +413,13 @@ mod source_limit_tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use mcp_oauth_as::{AsConfig, AutoApprove, MemoryStorage};
+    use mcp_oauth_authorization_server::{AsConfig, AutoApprove, MemoryStorage};
 
     fn service(config: AsConfig) -> AsService<MemoryStorage> {
         let server = AuthorizationServer::new(
             config.resource(
-                mcp_oauth_resource::ResourceUri::parse("https://mcp.example.com/mcp").unwrap(),
+                mcp_oauth_resource_indicators::ResourceUri::parse("https://mcp.example.com/mcp")
+                    .unwrap(),
                 ["mcp:read"],
             ),
             MemoryStorage::new(),

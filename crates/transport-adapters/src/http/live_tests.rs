@@ -13,10 +13,10 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use mcp_oauth_jwt::crypto::Ring;
-use mcp_oauth_jwt::{JwksCache, JwksConfig, Policy, Validator};
-use mcp_oauth_prm::{PrmBuilder, PrmEndpoint};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_jwt_validate::crypto::Ring;
+use mcp_oauth_jwt_validate::{JwksCache, JwksConfig, Policy, Validator};
+use mcp_oauth_prm_metadata::{PrmBuilder, PrmEndpoint};
+use mcp_oauth_resource_indicators::ResourceUri;
 use mcp_oauth_tests::jwt::{ISSUER, RESOURCE, TestKeys, header};
 use serde_json::json;
 use tower::{Layer, ServiceExt, service_fn};
@@ -61,7 +61,7 @@ async fn serve(respond: Responder) -> SocketAddr {
 }
 
 /// A layer for the fixture issuer and resource over `keys`.
-fn layer_over(keys: Arc<CachedKeys>) -> crate::BearerLayer {
+fn layer_over(keys: Arc<CachedKeys>) -> crate::RequireAuthLayer {
     let me = ResourceUri::parse(RESOURCE).unwrap();
     let prm = PrmBuilder::new(me.clone())
         .authorization_server(ISSUER)
@@ -76,7 +76,7 @@ fn layer_over(keys: Arc<CachedKeys>) -> crate::BearerLayer {
 }
 
 /// One POST with `token` through `layer` to a service that answers 200: the status.
-async fn status_through(layer: &crate::BearerLayer, token: &str) -> StatusCode {
+async fn status_through(layer: &crate::RequireAuthLayer, token: &str) -> StatusCode {
     let svc = layer.layer(service_fn(
         |_: Request<crate::EitherBody<Full<Bytes>>>| async {
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))

@@ -7,17 +7,19 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use mcp_oauth_common::UnixTime;
-use mcp_oauth_jwt::crypto::Ring;
-use mcp_oauth_jwt::{AuthContext, JwksCache, JwksConfig, KeySet, KeySetLimits, Policy, Validator};
-use mcp_oauth_prm::{PrmBuilder, PrmEndpoint, bearer_params, parse_www_authenticate};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_jwt_validate::crypto::Ring;
+use mcp_oauth_jwt_validate::{
+    AuthContext, JwksCache, JwksConfig, KeySet, KeySetLimits, Policy, Validator,
+};
+use mcp_oauth_prm_metadata::{PrmBuilder, PrmEndpoint, bearer_params, parse_www_authenticate};
+use mcp_oauth_resource_indicators::ResourceUri;
 use mcp_oauth_tests::jwt::{ISSUER, N, RESOURCE, TestKeys, claims, header};
 use serde_json::{Value, json};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 use crate::CachedKeys;
-use crate::server::{
-    BearerLayer, EitherBody, KeySource, OperationScopes, ProtectedResource, StaticKeys,
+use crate::rs::{
+    EitherBody, KeySource, OperationScopes, ProtectedResource, RequireAuthLayer, StaticKeys,
 };
 
 const PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
@@ -81,9 +83,13 @@ async fn inner(req: Request<EitherBody<Full<Bytes>>>) -> Result<Response<Full<By
 }
 
 async fn send(
-    layer: &BearerLayer,
+    layer: &RequireAuthLayer,
     req: Request<Full<Bytes>>,
-) -> (StatusCode, Option<mcp_oauth_prm::BearerParams>, Value) {
+) -> (
+    StatusCode,
+    Option<mcp_oauth_prm_metadata::BearerParams>,
+    Value,
+) {
     let svc = layer.layer(service_fn(inner));
     let resp = svc.oneshot(req).await.unwrap();
     let status = resp.status();
@@ -215,7 +221,7 @@ async fn scope_hierarchies_count_when_judging_a_token() {
     let plain = resource(trusted(), false).layer();
     let (status, _, _) = send(&plain, post(Some(&admin), &call("echo"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let h = mcp_oauth_jwt::ScopeHierarchy::new()
+    let h = mcp_oauth_jwt_validate::ScopeHierarchy::new()
         .implies("mcp:admin", ["mcp:write"])
         .implies("mcp:write", ["mcp:read"]);
     let layered = resource_with(trusted(), false, |p| p.scope_hierarchy(h)).layer();

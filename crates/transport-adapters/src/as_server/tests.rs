@@ -7,13 +7,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
-use mcp_oauth_as::{
+use mcp_oauth_authorization_server::{
     AsConfig, AuthorizationServer, AutoApprove, MemoryStorage, Storage as _, StoredClient,
 };
 use mcp_oauth_common::UnixTime;
-use mcp_oauth_jwt::crypto::Ring;
-use mcp_oauth_jwt::{KeySet, KeySetLimits, Policy, Validator};
-use mcp_oauth_resource::ResourceUri;
+use mcp_oauth_jwt_validate::crypto::Ring;
+use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, Validator};
+use mcp_oauth_resource_indicators::ResourceUri;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
@@ -24,7 +24,7 @@ const MCP: &str = "https://mcp.example.com/mcp";
 
 fn rs256_server() -> AuthorizationServer<MemoryStorage> {
     let signer =
-        Rs256TokenSigner::from_pkcs8(include_bytes!("../../../tests/fixtures/jwt/rs1.pk8"))
+        Rs256TokenSigner::from_pkcs8(include_bytes!("../../../../tests/fixtures/jwt/rs1.pk8"))
             .unwrap();
     let config = AsConfig::new(ISS).resource(ResourceUri::parse(MCP).unwrap(), ["mcp:read"]);
     AuthorizationServer::new(
@@ -54,7 +54,7 @@ fn the_as_signs_rs256_access_tokens() {
     let basic = format!("Basic {}", STANDARD.encode("svc:secret"));
     let body = format!(
         "grant_type=client_credentials&scope=mcp%3Aread&resource={}",
-        mcp_oauth_resource::url::form_urlencoded::byte_serialize(MCP.as_bytes())
+        mcp_oauth_resource_indicators::url::form_urlencoded::byte_serialize(MCP.as_bytes())
             .collect::<String>()
     );
     let now = UnixTime(1_800_000_000);
@@ -75,12 +75,12 @@ fn the_as_signs_rs256_access_tokens() {
     let ctx = Validator::new(Policy::new(ISS, &ResourceUri::parse(MCP).unwrap()))
         .validate(token, &keys, now)
         .unwrap();
-    assert_eq!(ctx.algorithm(), Some(mcp_oauth_jwt::Algorithm::RS256));
+    assert_eq!(ctx.algorithm(), Some(mcp_oauth_jwt_validate::Algorithm::RS256));
     assert_eq!(ctx.client_id(), Some("svc"));
     // Not a key ring accepts as RSA: too small, or not RSA at all.
     assert!(Rs256TokenSigner::from_pkcs8(b"not a key").is_none());
     assert!(
-        Rs256TokenSigner::from_pkcs8(include_bytes!("../../../tests/fixtures/jwt/ec1.pk8"))
+        Rs256TokenSigner::from_pkcs8(include_bytes!("../../../../tests/fixtures/jwt/ec1.pk8"))
             .is_none()
     );
 }

@@ -8,12 +8,12 @@
 //! client as it was made, with the caller's own `auth_header` and without the token.
 //!
 //! ```no_run
-//! # async fn demo(oauth: mcp_oauth_transport::oauth::OAuthClient<mcp_oauth_client::MemoryStore>,
+//! # async fn demo(oauth: mcp_oauth_transport_adapters::client::OAuthClient<mcp_oauth_client_flow::MemoryStore>,
 //! #               http: impl rmcp::transport::streamable_http_client::StreamableHttpClient + Sync) {
-//! use mcp_oauth_transport::oauth::AuthorizedHttpClient;
+//! use mcp_oauth_transport_adapters::client::AuthorizedHttpClient;
 //! use rmcp::transport::StreamableHttpClientTransport;
 //! use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-//! let server = mcp_oauth_client::ResourceUri::parse("https://mcp.example.com/mcp").unwrap();
+//! let server = mcp_oauth_client_flow::ResourceUri::parse("https://mcp.example.com/mcp").unwrap();
 //! let client = AuthorizedHttpClient::new(http, oauth, server);
 //! let transport = StreamableHttpClientTransport::with_client(
 //!     client,
@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_core::stream::BoxStream;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use mcp_oauth_client::{CredentialStore, ResourceUri};
+use mcp_oauth_client_flow::{CredentialStore, ResourceUri};
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
@@ -213,7 +213,7 @@ where
             {
                 Ok(t) => token = Some(t),
                 Err(e) => {
-                    tracing::warn!(target: "mcp_oauth::client", error = %e, "authorization failed");
+                    tracing::warn!(target: "mcp_oauth::client_flow", error = %e, "authorization failed");
                     *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(e));
                     return r;
                 }

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use mcp_oauth_client::{AssertionSigner, TokenError};
+use mcp_oauth_client_flow::{AssertionSigner, TokenError};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use rustls::pki_types::PrivatePkcs8KeyDer;

@@ -19,14 +19,14 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use mcp_oauth_client::{
+use mcp_oauth_client_flow::{
     ClientConfig, Credential, CredentialStore, MemoryStore, ResourceUri, UnixTime,
 };
-use mcp_oauth_resource::url::{Url, form_urlencoded};
+use mcp_oauth_resource_indicators::url::{Url, form_urlencoded};
 use serde_json::json;
 
 use super::{ClientError, FileStore, HeadlessBrowser, OAuthClient};
-use crate::client::{FetchConfig, FetchError, Fetcher};
+use crate::http::{FetchConfig, FetchError, Fetcher};
 
 /// What the fake MCP server + authorization server saw and holds.
 #[derive(Default)]
@@ -359,7 +359,7 @@ async fn two_processes_refresh_once() {
         tokio::process::Command::new(&exe)
             .args([
                 "--exact",
-                "oauth::tests::refresh_child",
+                "client::tests::refresh_child",
                 "--ignored",
                 "--nocapture",
             ])
@@ -495,8 +495,11 @@ fn file_store_round_trip() {
     let _ = std::fs::remove_dir_all(&dir);
     let s = FileStore::new(dir.join("a").join("store.json"));
     assert!(s.client("https://as").unwrap().is_none());
-    s.save_client("https://as", &mcp_oauth_client::RegisteredClient::new("c"))
-        .unwrap();
+    s.save_client(
+        "https://as",
+        &mcp_oauth_client_flow::RegisteredClient::new("c"),
+    )
+    .unwrap();
     assert_eq!(s.client("https://as").unwrap().unwrap().client_id, "c");
     std::fs::write(s.path(), b"not json").unwrap();
     assert!(
@@ -623,7 +626,7 @@ mod rmcp_client {
     use sse_stream::Sse;
 
     use super::*;
-    use crate::oauth::AuthorizedHttpClient;
+    use crate::client::AuthorizedHttpClient;
 
     type Calls = Arc<Mutex<Vec<(&'static str, String, Option<String>)>>>;
 

@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use mcp_oauth_client::{Credential, CredentialStore, RegisteredClient, StoreLock};
+use mcp_oauth_client_flow::{Credential, CredentialStore, RegisteredClient, StoreLock};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 

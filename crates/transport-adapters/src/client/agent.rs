@@ -12,11 +12,11 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use mcp_oauth_resource::url::{Url, form_urlencoded};
+use mcp_oauth_resource_indicators::url::{Url, form_urlencoded};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::client::Fetcher;
+use crate::http::Fetcher;
 
 /// A boxed future, as the object-safe traits here return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

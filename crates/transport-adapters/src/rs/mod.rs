@@ -2,7 +2,7 @@
 //!
 //! For each request it serves the protected resource metadata at its well-known path(s),
 //! takes the bearer token from the `Authorization` header only, validates it with
-//! `mcp-oauth-jwt`, checks the scopes the JSON-RPC operation needs, and either passes the
+//! `mcp-oauth-jwt-validate`, checks the scopes the JSON-RPC operation needs, and either passes the
 //! request on with the [`AuthContext`] in its extensions, or answers with the status and
 //! `WWW-Authenticate` challenge that the core crates decide (401 / 403 / 400).
 //!
@@ -29,8 +29,10 @@ use mcp_oauth_common::UnixTime;
 use mcp_oauth_guard::{
     AuditEvent, Denied, Guard, GuardConfig, Principal, RejectReason, TrustedProxies,
 };
-use mcp_oauth_jwt::{AuthContext, Cached, JwtError, KeySet, TokenCache, TokenKey, Validator};
-use mcp_oauth_prm::{BearerChallenge, BearerError, PrmEndpoint};
+use mcp_oauth_jwt_validate::{
+    AuthContext, Cached, JwtError, KeySet, TokenCache, TokenKey, Validator,
+};
+use mcp_oauth_prm_metadata::{BearerChallenge, BearerError, PrmEndpoint};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -56,7 +58,14 @@ pub const DEFAULT_SESSION_CAPACITY: usize = 10_000;
 pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(60 * 60);
 
 mod headers;
+mod refresher;
 mod sessions;
+#[cfg(test)]
+mod tests;
+
+pub use refresher::CachedKeys;
+#[cfg(feature = "http-client")]
+pub use refresher::spawn_jwks_refresher;
 
 /// Where the layer gets the issuer's keys for a token.
 pub trait KeySource: Send + Sync {
@@ -360,13 +369,7 @@ impl fmt::Debug for ProtectedResource {
     }
 }
 
-fn system_clock() -> UnixTime {
-    UnixTime(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
+use crate::sys::now as system_clock;
 
 impl ProtectedResource {
     /// A protected MCP endpoint: tokens checked by `validator` against `keys`, metadata
@@ -490,8 +493,8 @@ impl ProtectedResource {
     }
 
     /// The layer.
-    pub fn layer(self) -> BearerLayer {
-        BearerLayer {
+    pub fn layer(self) -> RequireAuthLayer {
+        RequireAuthLayer {
             shared: Arc::new(self),
         }
     }
@@ -660,36 +663,36 @@ fn is_b64token(token: &str) -> bool {
 /// Whether the query string carries `access_token` (MCP: tokens never in the URI).
 fn token_in_query<B>(req: &Request<B>) -> bool {
     req.uri().query().is_some_and(|q| {
-        mcp_oauth_resource::url::form_urlencoded::parse(q.as_bytes())
+        mcp_oauth_resource_indicators::url::form_urlencoded::parse(q.as_bytes())
             .any(|(k, _)| k == "access_token")
     })
 }
 
 /// The layer: wrap an MCP server's service with it.
 #[derive(Debug, Clone)]
-pub struct BearerLayer {
+pub struct RequireAuthLayer {
     shared: Arc<ProtectedResource>,
 }
 
-impl<S> Layer<S> for BearerLayer {
-    type Service = Bearer<S>;
+impl<S> Layer<S> for RequireAuthLayer {
+    type Service = RequireAuth<S>;
 
-    fn layer(&self, inner: S) -> Bearer<S> {
-        Bearer {
+    fn layer(&self, inner: S) -> RequireAuth<S> {
+        RequireAuth {
             inner,
             shared: self.shared.clone(),
         }
     }
 }
 
-/// The service [`BearerLayer`] produces.
+/// The service [`RequireAuthLayer`] produces.
 #[derive(Debug, Clone)]
-pub struct Bearer<S> {
+pub struct RequireAuth<S> {
     inner: S,
     shared: Arc<ProtectedResource>,
 }
 
-impl<S, B, ResBody> Service<Request<B>> for Bearer<S>
+impl<S, B, ResBody> Service<Request<B>> for RequireAuth<S>
 where
     S: Service<Request<EitherBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 
-use crate::listen::{ServeConfig, serve};
+use crate::http::listen::{ServeConfig, serve};
 
 const CHILD_ENV: &str = "MCP_OAUTH_FLOOD_CHILD";
 /// The open-file limit the child server runs under.
@@ -66,11 +66,13 @@ fn flood_child() {
         .build()
         .unwrap();
     rt.block_on(async {
-        use mcp_oauth_as::{AsConfig, AuthorizationServer, AutoApprove, MemoryStorage};
+        use mcp_oauth_authorization_server::{
+            AsConfig, AuthorizationServer, AutoApprove, MemoryStorage,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = AsConfig::new(format!("http://{addr}")).resource(
-            mcp_oauth_resource::ResourceUri::parse("http://127.0.0.1:1/mcp").unwrap(),
+            mcp_oauth_resource_indicators::ResourceUri::parse("http://127.0.0.1:1/mcp").unwrap(),
             ["mcp:tools"],
         );
         let server = AuthorizationServer::new(
@@ -121,7 +123,7 @@ fn as_survives_more_half_open_connections_than_files() {
     let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "listen_tests::flood_child",
+            "http::listen_tests::flood_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",
@@ -132,7 +134,7 @@ fn as_survives_more_half_open_connections_than_files() {
         .spawn()
         .unwrap();
     let mut child = KillOnDrop(child);
-    // libtest prints `test listen_tests::flood_child ... ` before the child's own output,
+    // libtest prints `test http::listen_tests::flood_child ... ` before the child's own output,
     // on the same line: look for the marker anywhere. Read on a thread, so a child that
     // never prints fails the test instead of hanging it.
     let mut out = BufReader::new(child.0.stdout.take().unwrap());
