@@ -8,10 +8,15 @@ use serde::de::DeserializeOwned;
 mod net;
 mod source;
 mod time;
+pub mod wire;
 
 pub use net::is_forbidden_address;
 pub use source::source_key;
 pub use time::UnixTime;
+pub use wire::{
+    AccessToken, BearerError, ClientSecret, ErrorCode, ErrorResponse, RefreshToken, TokenResponse,
+    TokenResponseError, ct_eq,
+};
 
 /// Default [`JsonLimits::max_bytes`]: 1 MiB.
 pub const DEFAULT_MAX_BYTES: usize = 1024 * 1024;

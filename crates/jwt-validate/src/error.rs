@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use mcp_oauth_prm_metadata::BearerError;
+use mcp_oauth_common::BearerError;
 
 use crate::Algorithm;
 

@@ -116,8 +116,8 @@ fn claims_reader_rules() {
 #[test]
 fn introspected_refresh_tokens_are_not_access_tokens() {
     use http::StatusCode;
+    use mcp_oauth_common::BearerError;
     use mcp_oauth_common::UnixTime;
-    use mcp_oauth_prm_metadata::BearerError;
 
     use crate::{JwtError, parse_introspection};
 
