@@ -114,12 +114,21 @@ impl std::error::Error for PkceError {}
 
 /// A PKCE `code_verifier` (RFC 7636 §4.1): 43 to 128 characters of `[A-Za-z0-9-._~]`.
 ///
-/// It is a secret until the authorization code is redeemed: `Debug` prints it redacted and
-/// the memory is zeroed on drop. Build one with [`CodeVerifier::generate`] (from your
+/// It is a secret until the authorization code is redeemed: `Debug` prints it redacted,
+/// equality is constant-time in the value, and the memory is zeroed on drop. Build one with [`CodeVerifier::generate`] (from your
 /// CSPRNG), [`CodeVerifier::from_entropy`] (from bytes you drew), or parse a received one
 /// with [`CodeVerifier::parse`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct CodeVerifier(Zeroizing<String>);
+
+impl PartialEq for CodeVerifier {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq as _;
+        bool::from(self.0.as_bytes().ct_eq(other.0.as_bytes()))
+    }
+}
+
+impl Eq for CodeVerifier {}
 
 impl CodeVerifier {
     /// Draws [`DEFAULT_ENTROPY_LEN`] bytes from `rng` and encodes them as a 43-character

@@ -315,3 +315,22 @@ proptest! {
         let _ = ChallengeMethod::parse(m.as_deref());
     }
 }
+
+#[test]
+fn verifiers_compare_by_value() {
+    let a = "a".repeat(43);
+    let mut b = "a".repeat(42);
+    b.push('b');
+    assert_eq!(
+        CodeVerifier::parse(&a).unwrap(),
+        CodeVerifier::parse(&a).unwrap()
+    );
+    assert_ne!(
+        CodeVerifier::parse(&a).unwrap(),
+        CodeVerifier::parse(&b).unwrap()
+    );
+    assert_ne!(
+        CodeVerifier::parse(&a).unwrap(),
+        CodeVerifier::parse(&"a".repeat(44)).unwrap()
+    );
+}
