@@ -17,7 +17,7 @@ use mcp_oauth_tests::jwt::{
 };
 use serde_json::{Value, json};
 
-use crate::util::{Args, root};
+use crate::util::root;
 
 /// The P-256 group order n, big-endian.
 const P256_N: [u8; 32] = [
@@ -26,11 +26,7 @@ const P256_N: [u8; 32] = [
 ];
 
 /// `cargo xtask gen-vectors [--check]`.
-pub(crate) fn main(args: &[String]) -> Result<(), String> {
-    let args = Args::parse(args, &[], &[])?;
-    if !args.positionals.is_empty() {
-        return Err("gen-vectors takes no arguments".into());
-    }
+pub(crate) fn main() -> Result<(), String> {
     let vectors = jwt_vectors()?;
     let path = root().join("tests").join("vectors").join("jwt.json");
     let mut text = serde_json::to_string_pretty(&vectors).map_err(|e| e.to_string())?;
