@@ -12,6 +12,7 @@
 //! token that needs them and reused while their signing input is unchanged (a changed
 //! case is signed afresh and the file updated). Regenerating is therefore byte-identical.
 
+mod encode;
 mod expr;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use super::expr::byte_op;
+use super::encode::byte_op;
 use super::*;
 
 fn generate_all() -> (Vec<Value>, bool) {
