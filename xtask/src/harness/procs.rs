@@ -104,6 +104,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn procs_kill_their_children_on_drop() {
         let mut procs = Procs::new();
         procs
