@@ -2,18 +2,13 @@
 
 use std::time::Instant;
 
-use crate::util::{Args, cargo, root, run};
-use crate::{conformance, fuzz, interop, layering, tools};
+use crate::flags::{Ci, Demo, Interop};
+use crate::util::{cargo, root, run};
+use crate::{conformance, demo, fuzz, interop, layering, tools};
 
-/// Seconds each fuzz target runs in the CI smoke run.
-const DEFAULT_FUZZ_SECONDS: u64 = 10;
-
-pub(crate) fn main(args: &[String]) -> Result<(), String> {
-    let args = Args::parse(args, &["--fuzz-seconds"], &[])?;
-    if !args.positionals.is_empty() {
-        return Err(format!("ci takes no arguments: {:?}", args.positionals));
-    }
-    let fuzz_seconds = args.number("--fuzz-seconds", DEFAULT_FUZZ_SECONDS)?;
+/// `cargo xtask ci [--fuzz-seconds N]`: the one command that runs the others.
+pub(crate) fn main(flags: &Ci) -> Result<(), String> {
+    let fuzz_seconds = flags.fuzz_seconds;
     let started = Instant::now();
     let mut timings = Vec::new();
     let mut step = |name: &str, f: &dyn Fn() -> Result<(), String>| -> Result<(), String> {
@@ -61,11 +56,16 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
                 code => Err(format!("conformance exited {code}")),
             }
         })?;
-        step("interop", &|| interop::main(&["server".to_owned()]))?;
-        step("interop client", &|| interop::main(&["client".to_owned()]))?;
-        step("interop as", &|| interop::main(&["as".to_owned()]))?;
+        step("interop", &|| interop::main(&Interop::Server))?;
+        step("interop client", &|| interop::main(&Interop::Client))?;
+        step("interop as", &|| interop::main(&Interop::As))?;
         // The README's first command, so it can never silently break.
-        step("demo", &|| crate::demo::demo(&[]))?;
+        step("demo", &|| {
+            demo::main(&Demo {
+                serve: false,
+                listen: None,
+            })
+        })?;
         step("fuzz smoke", &|| fuzz::run_all(fuzz_seconds))
     })();
 

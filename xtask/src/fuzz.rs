@@ -7,31 +7,29 @@
 
 use std::path::PathBuf;
 
+use crate::flags::{Fuzz, FuzzTarget};
 use crate::tools::CARGO_FUZZ;
-use crate::util::{Args, cargo, output, root, run};
+use crate::util::{cargo, output, root, run};
 
 /// `cargo xtask fuzz <target>|all|list [--seconds N]`.
-pub(crate) fn main(args: &[String]) -> Result<(), String> {
-    let args = Args::parse(args, &["--seconds"], &[])?;
-    let seconds = args.number("--seconds", 60)?;
-    match args.positionals.as_slice() {
-        [t] if t == "list" => {
+pub(crate) fn main(flags: &Fuzz) -> Result<(), String> {
+    match &flags.target {
+        FuzzTarget::List => {
             for t in targets()? {
                 println!("{t}");
             }
             Ok(())
         }
-        [t] if t == "all" => run_all(seconds),
-        [t] => {
+        FuzzTarget::All => run_all(flags.seconds),
+        FuzzTarget::One(t) => {
             if !targets()?.contains(t) {
                 return Err(format!(
                     "no fuzz target `{t}` (see `cargo xtask fuzz list`)"
                 ));
             }
             build()?;
-            run_target(t, seconds)
+            run_target(t, flags.seconds)
         }
-        _ => Err("usage: cargo xtask fuzz <target>|all|list [--seconds N]".into()),
     }
 }
 

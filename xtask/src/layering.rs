@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::Value;
 
-use crate::util::{Args, cargo, output};
+use crate::util::{cargo, output};
 
 /// Crates a core crate must never depend on, directly or not.
 pub(crate) const FORBIDDEN_IN_CORE: &[&str] = &["tokio", "hyper", "reqwest", "mio"];
@@ -26,16 +26,7 @@ pub(crate) const FORBIDDEN_IN_CORE: &[&str] = &["tokio", "hyper", "reqwest", "mi
 /// The layers a crate under `crates/` may declare.
 const LAYERS: &[&str] = &["core", "adapter", "facade"];
 
-/// `cargo xtask layering`.
-pub(crate) fn main(args: &[String]) -> Result<(), String> {
-    let args = Args::parse(args, &[], &[])?;
-    if !args.positionals.is_empty() {
-        return Err("layering takes no arguments".into());
-    }
-    check_workspace()
-}
-
-/// Reads `cargo metadata` for the workspace and checks it.
+/// `cargo xtask layering`: reads `cargo metadata` for the workspace and checks it.
 pub(crate) fn check_workspace() -> Result<(), String> {
     let json = output(cargo().args(["metadata", "--format-version", "1", "--locked"]))?;
     let metadata: Value =

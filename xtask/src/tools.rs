@@ -1,7 +1,7 @@
 //! External cargo tools the checks need, installed at pinned versions when missing, and
 //! the cargo-deny command.
 
-use crate::util::{Args, cargo, output, run};
+use crate::util::{cargo, output, run};
 
 /// A cargo subcommand installed from crates.io at an exact version.
 pub(crate) struct Tool {
@@ -51,16 +51,7 @@ impl IfEmpty for str {
     }
 }
 
-/// `cargo xtask deny [--advisories]`.
-pub(crate) fn deny(args: &[String]) -> Result<(), String> {
-    let args = Args::parse(args, &[], &["--advisories"])?;
-    if !args.positionals.is_empty() {
-        return Err(format!("deny takes no arguments: {:?}", args.positionals));
-    }
-    run_deny(args.switch("--advisories"))
-}
-
-/// Runs cargo-deny; the advisory database is fetched from GitHub, so it is only checked
+/// `cargo xtask deny [--advisories]`: runs cargo-deny; the advisory database is fetched from GitHub, so it is only checked
 /// when asked for (CI machines have no internet access).
 pub(crate) fn run_deny(advisories: bool) -> Result<(), String> {
     CARGO_DENY.ensure()?;

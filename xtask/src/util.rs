@@ -1,4 +1,4 @@
-//! Small helpers: the workspace root, running commands, reading flags.
+//! Small helpers: the workspace root, running commands.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,63 +53,4 @@ fn show(cmd: &Command) -> String {
         s.push_str(&a.to_string_lossy());
     }
     s
-}
-
-/// Reads `--name VALUE` style flags; `flags` lists the flags that take a value and
-/// `switches` those that do not. Returns (values in order, switches seen, positionals).
-pub(crate) struct Args {
-    pub(crate) values: Vec<(String, String)>,
-    pub(crate) switches: Vec<String>,
-    pub(crate) positionals: Vec<String>,
-}
-
-impl Args {
-    pub(crate) fn parse(
-        args: &[String],
-        flags: &[&str],
-        switches: &[&str],
-    ) -> Result<Args, String> {
-        let mut out = Args {
-            values: Vec::new(),
-            switches: Vec::new(),
-            positionals: Vec::new(),
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            if let Some((name, value)) = a.split_once('=').filter(|(n, _)| flags.contains(n)) {
-                out.values.push((name.to_owned(), value.to_owned()));
-            } else if flags.contains(&a.as_str()) {
-                let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
-                out.values.push((a.clone(), v.clone()));
-            } else if switches.contains(&a.as_str()) {
-                out.switches.push(a.clone());
-            } else if a.starts_with("--") {
-                return Err(format!("unknown flag {a}"));
-            } else {
-                out.positionals.push(a.clone());
-            }
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn switch(&self, name: &str) -> bool {
-        self.switches.iter().any(|s| s == name)
-    }
-
-    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
-        self.values
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    pub(crate) fn number(&self, name: &str, default: u64) -> Result<u64, String> {
-        match self.all(name).last() {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("{name} takes a whole number, not `{v}`")),
-        }
-    }
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::util::{Args, root};
+use crate::util::root;
 
 /// Top-level keys a vector object may have.
 const VECTOR_KEYS: &[&str] = &["suite", "id", "input", "expect", "note"];
@@ -98,27 +98,14 @@ impl Outcome {
 }
 
 /// `cargo xtask conformance [--vectors DIR]... [--json]`.
-pub(crate) fn main(args: &[String]) -> ExitCode {
-    let parsed = match Args::parse(args, &["--vectors"], &["--json"]) {
-        Ok(a) if a.positionals.is_empty() => a,
-        Ok(a) => {
-            eprintln!(
-                "xtask conformance: unexpected arguments {:?}",
-                a.positionals
-            );
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("xtask conformance: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let dirs: Vec<PathBuf> = match parsed.all("--vectors").as_slice() {
-        [] => vec![root().join("tests").join("vectors")],
-        given => given.iter().map(PathBuf::from).collect(),
+pub(crate) fn main(flags: &crate::flags::Conformance) -> ExitCode {
+    let dirs: Vec<PathBuf> = if flags.vectors.is_empty() {
+        vec![root().join("tests").join("vectors")]
+    } else {
+        flags.vectors.clone()
     };
     let outcome = run_dirs(&dirs);
-    if parsed.switch("--json") {
+    if flags.json {
         println!("{}", outcome.json());
     } else {
         print!("{}", outcome.text());

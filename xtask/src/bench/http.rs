@@ -15,8 +15,8 @@ use std::process::Command;
 
 use serde_json::{Map, Value, json};
 
-use crate::interop::{Procs, build_example, cc_token, forge, free_port, install_peer, spawn};
-use crate::util::{Args, root, run};
+use crate::harness::{Procs, build_rmcp_server, cc_token, forge, free_port, install_peer, spawn};
+use crate::util::{root, run};
 
 const LUA: &str = r#"
 wrk.method = "POST"
@@ -123,10 +123,8 @@ fn parse_duration_ms(s: &str) -> Option<f64> {
     })
 }
 
-pub(crate) fn main(args: &[String]) -> Result<(), String> {
-    let parsed = Args::parse(args, &["--seconds", "--rounds"], &["--json"])?;
-    let seconds = parsed.number("--seconds", 3)?;
-    let rounds = parsed.number("--rounds", 3)?.max(1);
+/// `cargo xtask bench http [--json] [--seconds N] [--rounds N]` (`rounds` at least 1).
+pub(crate) fn main(json_out: bool, seconds: u64, rounds: u64) -> Result<(), String> {
     ensure_wrk()?;
     let pin = can_pin();
     let (server_core, load_core) = if pin {
@@ -137,13 +135,13 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
     };
     let op_dir = install_peer("oidc-provider")?;
     let sdk_dir = install_peer("ts-sdk")?;
-    let exe = build_example(true)?;
+    let exe = build_rmcp_server(true)?;
     let dir = root().join("target").join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let script = dir.join("tools-call.lua");
     std::fs::write(&script, LUA).map_err(|e| e.to_string())?;
 
-    let mut procs = Procs(Vec::new());
+    let mut procs = Procs::new();
     let op_port = free_port()?;
     let op: SocketAddr = ([127, 0, 0, 1], op_port).into();
     let mut c = Command::new("node");
@@ -308,7 +306,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
         ));
     }
     result.insert("p99_ms".into(), Value::Object(p99));
-    if parsed.switch("--json") {
+    if json_out {
         println!("{}", Value::Object(result));
     } else {
         let get = |k: &str| result.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);

@@ -5,11 +5,14 @@
 //! server, and our rmcp example server.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::interop::{Procs, free_port, install_peer, log_file, spawn};
-use crate::util::{cargo, root, run};
+use crate::harness::{
+    Checks, Procs, build_cli, build_rmcp_server, free_port, install_peer, log_file, logs_dir,
+    report, spawn, start_oidc_provider,
+};
+use crate::util::root;
 
 /// The 2026-07-28 scenarios (suite `draft`, which also holds non-auth scenarios).
 const DRAFT_AUTH: &[&str] = &[
@@ -33,19 +36,6 @@ struct Row {
     passed: u32,
     failed: u32,
     verdict: &'static str,
-}
-
-/// Builds the CLI and returns its path.
-pub(crate) fn build_cli() -> Result<PathBuf, String> {
-    run(cargo().args([
-        "build",
-        "--quiet",
-        "-p",
-        "mcp-oauth-cli",
-        "--bin",
-        "mcp-oauth-client",
-    ]))?;
-    Ok(root().join("target").join("debug").join("mcp-oauth-client"))
 }
 
 fn parse_counts(line: &str) -> Option<(String, u32, u32)> {
@@ -77,13 +67,7 @@ fn conformance(
     let out = Command::new("npx")
         .args(["conformance", "client", "--command", &command])
         .args(args)
-        .args([
-            "-o",
-            &root()
-                .join("target/interop/conformance")
-                .display()
-                .to_string(),
-        ])
+        .args(["-o", &logs_dir().join("conformance").display().to_string()])
         .current_dir(dir)
         .output()
         .map_err(|e| format!("npx conformance: {e}"))?;
@@ -94,8 +78,8 @@ fn conformance(
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::write(
-        root().join(format!(
-            "target/interop/conformance-{}.log",
+        logs_dir().join(format!(
+            "conformance-{}.log",
             label.replace([' ', '/'], "_")
         )),
         &stdout,
@@ -149,10 +133,10 @@ fn conformance(
 }
 
 /// `cargo xtask interop client`.
-pub(crate) fn client() -> Result<(), String> {
+pub(crate) fn main() -> Result<(), String> {
     let dir = install_peer("conformance")?;
     let cli = build_cli()?;
-    std::fs::create_dir_all(root().join("target/interop")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(logs_dir()).map_err(|e| e.to_string())?;
     let expected_file = root().join("tests/peers/conformance/expected-failures.yml");
     let expected: Vec<String> = std::fs::read_to_string(&expected_file)
         .map_err(|e| e.to_string())?
@@ -250,10 +234,10 @@ fn expect(out: Result<String, String>, needle: &str) -> Result<(), String> {
 /// Our CLI against real authorization and resource servers.
 fn peers(cli: &Path) -> Result<(), String> {
     let sdk_dir = install_peer("ts-sdk")?;
-    let rs_exe = crate::interop::build_example(false)?;
-    let mut procs = Procs(Vec::new());
-    let mut results: Vec<(String, Result<(), String>)> = Vec::new();
-    let (_, issuer) = crate::interop::start_oidc_provider(&mut procs, "client-oidc-provider")?;
+    let rs_exe = build_rmcp_server(false)?;
+    let mut procs = Procs::new();
+    let mut results = Checks::new();
+    let (_, issuer) = start_oidc_provider(&mut procs, "client-oidc-provider")?;
 
     // 1. oidc-provider behind the TypeScript SDK's reference resource server.
     let ts_rs: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
@@ -298,7 +282,7 @@ fn peers(cli: &Path) -> Result<(), String> {
         "/.well-known/oauth-protected-resource/mcp",
     )?;
     let url = format!("http://{our_rs}/mcp");
-    let store = root().join("target/interop/client-store.json");
+    let store = logs_dir().join("client-store.json");
     let _ = std::fs::remove_file(&store);
     let store_s = store.display().to_string();
     let mut args: Vec<&str> = headless.to_vec();
@@ -315,7 +299,7 @@ fn peers(cli: &Path) -> Result<(), String> {
     results.push((
         "CLI -> rmcp example server + oidc-provider: whoami scope first, echo needs mcp:write (403 step-up)".into(),
         expect(run_cli(cli, &args, "client-rmcp-cli.err"), "interop-echo").and_then(|()| {
-            let log = std::fs::read_to_string(root().join("target/interop/client-rmcp-cli.err"))
+            let log = std::fs::read_to_string(logs_dir().join("client-rmcp-cli.err"))
                 .unwrap_or_default();
             match log.matches("authorize:").count() {
                 2 => Ok(()),
@@ -335,7 +319,7 @@ fn peers(cli: &Path) -> Result<(), String> {
     results.push((
         "CLI, second run: stored credential reused, no new authorization".into(),
         run_cli(cli, &args, "client-rmcp-cli2.err").and_then(|o| {
-            let log = std::fs::read_to_string(root().join("target/interop/client-rmcp-cli2.err"))
+            let log = std::fs::read_to_string(logs_dir().join("client-rmcp-cli2.err"))
                 .unwrap_or_default();
             if log.contains("authorize:") {
                 Err("it authorized again".into())
@@ -379,5 +363,5 @@ fn peers(cli: &Path) -> Result<(), String> {
         expect(run_cli(cli, &args, "client-ts-demo-cli.err"), "interop"),
     ));
     drop(procs);
-    crate::interop::report("interop client peers", &results)
+    report("interop client peers", &results)
 }
