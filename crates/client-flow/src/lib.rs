@@ -3,6 +3,8 @@
 
 mod authorize;
 mod callback;
+mod client_auth;
+mod config;
 mod flow;
 mod scope;
 mod store;
@@ -12,10 +14,9 @@ pub use authorize::{AuthorizationRequest, AuthorizeError, PendingAuthorization, 
 pub use callback::{
     AuthorizationCode, CallbackError, MAX_CALLBACK_LEN, check_callback_issuer, parse_callback,
 };
-pub use flow::{
-    Action, AuthFlow, Authorized, ClientConfig, Discovered, FlowError, IssuerOptions, client_auth,
-    pick_auth_method,
-};
+pub use client_auth::{client_auth, pick_auth_method};
+pub use config::{ClientConfig, IssuerOptions};
+pub use flow::{Action, AuthFlow, Authorized, Discovered, FlowError};
 pub use scope::{OFFLINE_ACCESS, covers, scope_union, select_scope, split_scopes};
 pub use store::{Credential, CredentialStore, MemoryStore, StepUpLimiter, StoreLock};
 pub use token::{
