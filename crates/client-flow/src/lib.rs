@@ -3,7 +3,10 @@
 
 mod authorize;
 mod callback;
+mod client_auth;
+mod config;
 mod flow;
+mod policy;
 mod scope;
 mod store;
 mod token;
@@ -12,9 +15,13 @@ pub use authorize::{AuthorizationRequest, AuthorizeError, PendingAuthorization, 
 pub use callback::{
     AuthorizationCode, CallbackError, MAX_CALLBACK_LEN, check_callback_issuer, parse_callback,
 };
-pub use flow::{
-    Action, AuthFlow, Authorized, ClientConfig, Discovered, FlowError, IssuerOptions, client_auth,
-    pick_auth_method,
+pub use client_auth::{client_auth, pick_auth_method};
+pub use config::{ClientConfig, IssuerOptions};
+pub use flow::{Action, AuthFlow, Authorized, Discovered, FlowError};
+pub use policy::{
+    ChallengeDecision, ClientCredentialsGrant, Completion, GiveUp, IssuerChanged, Reauthorize,
+    RefreshFlow, RefreshStep, Rejection, TokenDecision, TokenPolicy, bearer_challenge,
+    decide_completion, decide_issuer,
 };
 pub use scope::{OFFLINE_ACCESS, covers, scope_union, select_scope, split_scopes};
 pub use store::{Credential, CredentialStore, MemoryStore, StepUpLimiter, StoreLock};

@@ -9,7 +9,8 @@ use mcp_oauth_dcr::RegisteredClient;
 use mcp_oauth_resource_indicators::ResourceUri;
 use serde::{Deserialize, Serialize};
 
-use crate::flow::{Authorized, Discovered, client_auth};
+use crate::client_auth::client_auth;
+use crate::flow::{Authorized, Discovered};
 use crate::token::{ClientAuth, Grant, TokenClient, TokenError, TokenSet, token_request};
 
 /// Tokens for one MCP server, with what refreshing them needs. Bound to the issuer that
