@@ -14,6 +14,7 @@ use mcp_oauth_dcr::{
     CheckedDocument, ClientMetadata, RegistrationErrorCode, RegistrationPolicy,
     RegistrationRequestError, Rejection, redirect_matches,
 };
+use mcp_oauth_jwt_validate::crypto::{JwsSigner as TokenSigner, sign_compact, typ_header};
 use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, Validator};
 use mcp_oauth_pkce::CodeChallenge;
 use mcp_oauth_resource_indicators::ResourceUri;
@@ -36,19 +37,6 @@ pub const MAX_QUERY_LEN: usize = 16 * 1024;
 pub const MAX_METADATA_STRING: usize = 2048;
 /// Most `contacts` a client may register.
 pub const MAX_CONTACTS: usize = 10;
-
-/// Signs access tokens. The key never leaves the implementation (the transport crate
-/// has an ES256 one on ring); the core only builds what is signed.
-pub trait TokenSigner: Send + Sync {
-    /// The JWS `alg`.
-    fn alg(&self) -> &str;
-    /// The `kid` published in the JWKS.
-    fn kid(&self) -> &str;
-    /// The public key as a JWK (with `kid`, `alg`, `use: sig`).
-    fn public_jwk(&self) -> Value;
-    /// The JWS signature over `input`, or `None` when signing failed.
-    fn sign(&self, input: &[u8]) -> Option<Vec<u8>>;
-}
 
 /// What the person at the authorization endpoint agrees to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -888,7 +876,6 @@ impl<S: Storage> AuthorizationServer<S> {
         let refresh_bytes = rest.get(..32).unwrap_or_default();
         let jti = b64(jti_bytes);
         let exp = now.add_secs(self.config.access_ttl);
-        let header = json!({"alg": self.signer.alg(), "typ": "at+jwt", "kid": self.signer.kid()});
         let mut claims = json!({
             "iss": self.config.issuer,
             "sub": subject,
@@ -901,19 +888,15 @@ impl<S: Storage> AuthorizationServer<S> {
         if !scope.is_empty() {
             set(&mut claims, "scope", Value::from(scope));
         }
-        let input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
-        let sig = self.signer.sign(input.as_bytes()).ok_or_else(|| {
-            OAuthError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "signing failed",
-            )
-        })?;
-        let token = format!("{input}.{}", b64(&sig));
+        // RFC 9068 §2.1: `typ` is `at+jwt`; `alg` and `kid` come from the signer.
+        let token =
+            sign_compact(self.signer.as_ref(), typ_header("at+jwt"), &claims).map_err(|_| {
+                OAuthError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "signing failed",
+                )
+            })?;
         self.storage.put_access(&jti, family, exp);
         if !client.granted {
             // No longer a pending registration: kept, and off its source's count.

@@ -10,13 +10,11 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{Response, StatusCode, header};
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_dcr::ClientMetadata;
-use mcp_oauth_jwt_validate::crypto::Ring;
+use mcp_oauth_jwt_validate::crypto::{Es256Signer, Ring};
 use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, Validator};
 use mcp_oauth_resource_indicators::ResourceUri;
 use mcp_oauth_resource_indicators::url::{Url, form_urlencoded};
 use proptest::prelude::*;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
@@ -27,27 +25,9 @@ const MCP: &str = "https://mcp.example.com/mcp";
 const NOW: UnixTime = UnixTime(1_800_000_000);
 const REDIRECT: &str = "http://127.0.0.1:8765/callback";
 
-struct Es256(EcdsaKeyPair, SystemRandom);
-
-impl TokenSigner for Es256 {
-    fn alg(&self) -> &str {
-        "ES256"
-    }
-    fn kid(&self) -> &str {
-        "as-1"
-    }
-    fn public_jwk(&self) -> Value {
-        let p = self.0.public_key().as_ref();
-        let b = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
-        json!({"kty": "EC", "crv": "P-256", "x": b(&p[1..33]), "y": b(&p[33..65]),
-               "kid": "as-1", "alg": "ES256", "use": "sig"})
-    }
-    fn sign(&self, input: &[u8]) -> Option<Vec<u8>> {
-        self.0
-            .sign(&self.1, input)
-            .ok()
-            .map(|s| s.as_ref().to_vec())
-    }
+/// The AS's signer: the seam's ES256 signer, with a fixed `kid`.
+fn es256() -> Box<dyn TokenSigner> {
+    Box::new(Es256Signer::generate().unwrap().with_kid("as-1"))
 }
 
 fn server() -> AuthorizationServer<MemoryStorage> {
@@ -69,17 +49,7 @@ fn config() -> AsConfig {
 }
 
 fn server_from(config: AsConfig, consent: Box<dyn Consent>) -> AuthorizationServer<MemoryStorage> {
-    let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    let kp =
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-    AuthorizationServer::new(
-        config,
-        MemoryStorage::new(),
-        Box::new(Es256(kp, rng)),
-        consent,
-    )
-    .unwrap()
+    AuthorizationServer::new(config, MemoryStorage::new(), es256(), consent).unwrap()
 }
 
 struct Counter(u8);
@@ -1557,13 +1527,7 @@ fn cimd_documents_are_reused_while_fresh_and_errors_never_cached() {
 /// query or a fragment; before, any string was published and signed into tokens.
 #[test]
 fn the_issuer_must_be_an_https_url_without_query_or_fragment() {
-    let keys = || {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        Box::new(Es256(kp, rng))
-    };
+    let keys = es256;
     let consent = || {
         Box::new(AutoApprove {
             subject: "a".into(),
