@@ -21,10 +21,11 @@ pub use error::OAuthError;
 use error::json_response;
 use register::storable;
 
-use crate::storage::{Digest, Storage, StoredClient};
+use core::fmt;
+use std::collections::HashMap;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use core::fmt;
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_jwt_validate::crypto::JwsSigner as TokenSigner;
 use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, Validator};
@@ -33,8 +34,9 @@ use mcp_oauth_resource_indicators::url::form_urlencoded;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use sha2::Sha256;
-use std::collections::HashMap;
 use subtle::ConstantTimeEq;
+
+use crate::storage::{Digest, Storage, StoredClient};
 
 /// RFC 8707 at the token endpoint: no `resource`, or exactly one naming the same
 /// resource as the grant (compared in canonical form, as at the authorization endpoint).

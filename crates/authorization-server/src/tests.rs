@@ -135,6 +135,36 @@ fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A `refresh_token` grant by the public client `client_id` at `NOW`, with `extra`
+/// parameters (`scope`, `resource`) after the three it always sends.
+fn refresh(
+    s: &AuthorizationServer<MemoryStorage>,
+    e: &mut Counter,
+    client_id: &str,
+    rt: &str,
+    extra: &[(&str, &str)],
+) -> Response<Vec<u8>> {
+    refresh_at(s, e, NOW, client_id, rt, extra)
+}
+
+/// [`refresh`] at another time.
+fn refresh_at(
+    s: &AuthorizationServer<MemoryStorage>,
+    e: &mut Counter,
+    at: UnixTime,
+    client_id: &str,
+    rt: &str,
+    extra: &[(&str, &str)],
+) -> Response<Vec<u8>> {
+    let mut pairs = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt),
+        ("client_id", client_id),
+    ];
+    pairs.extend_from_slice(extra);
+    s.token(at, None, &form(&pairs), &e.bytes())
+}
+
 fn exchange(
     s: &AuthorizationServer<MemoryStorage>,
     e: &mut Counter,
@@ -238,20 +268,7 @@ fn code_flow_refresh_rotation_and_reuse() {
     assert!(ctx.has_scopes(&["mcp:read"]));
     let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
 
-    let refresh = |s: &AuthorizationServer<MemoryStorage>, e: &mut Counter, rt: &str| {
-        s.token(
-            NOW,
-            None,
-            &form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", rt),
-                ("client_id", &id),
-                ("resource", MCP),
-            ]),
-            &e.bytes(),
-        )
-    };
-    let r = refresh(&s, &mut e, &rt1);
+    let r = refresh(&s, &mut e, &id, &rt1, &[("resource", MCP)]);
     assert_eq!(r.status(), StatusCode::OK);
     let t2 = json_of(&r);
     let rt2 = t2["refresh_token"].as_str().unwrap().to_owned();
@@ -263,11 +280,11 @@ fn code_flow_refresh_rotation_and_reuse() {
     ));
 
     // Reuse of rt1: invalid_grant, and the whole grant goes (rt2 and the access tokens).
-    let r = refresh(&s, &mut e, &rt1);
+    let r = refresh(&s, &mut e, &id, &rt1, &[("resource", MCP)]);
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_of(&r)["error"], "invalid_grant");
     assert_eq!(
-        json_of(&refresh(&s, &mut e, &rt2))["error"],
+        json_of(&refresh(&s, &mut e, &id, &rt2, &[("resource", MCP)]))["error"],
         "invalid_grant"
     );
     assert!(!introspect_active(
@@ -681,24 +698,17 @@ fn refused_refresh_spends_nothing_and_narrowing_keeps_the_grant() {
         .as_str()
         .unwrap()
         .to_owned();
-    let refresh = |s: &AuthorizationServer<MemoryStorage>,
-                   e: &mut Counter,
-                   rt: &str,
-                   extra: &[(&str, &str)]| {
-        let mut pairs = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt),
-            ("client_id", id.as_str()),
-        ];
-        pairs.extend_from_slice(extra);
-        json_of(&s.token(NOW, None, &form(&pairs), &e.bytes()))
-    };
+    let refresh_json =
+        |s: &AuthorizationServer<MemoryStorage>,
+         e: &mut Counter,
+         rt: &str,
+         extra: &[(&str, &str)]| json_of(&refresh(s, e, &id, rt, extra));
     assert_eq!(
-        refresh(&s, &mut e, &rt, &[("scope", "mcp:write")])["error"],
+        refresh_json(&s, &mut e, &rt, &[("scope", "mcp:write")])["error"],
         "invalid_scope"
     );
     assert_eq!(
-        refresh(
+        refresh_json(
             &s,
             &mut e,
             &rt,
@@ -707,7 +717,7 @@ fn refused_refresh_spends_nothing_and_narrowing_keeps_the_grant() {
         "invalid_target"
     );
     // Canonically equal resource spellings are the same resource.
-    let t = refresh(
+    let t = refresh_json(
         &s,
         &mut e,
         &rt,
@@ -719,7 +729,7 @@ fn refused_refresh_spends_nothing_and_narrowing_keeps_the_grant() {
     assert_eq!(t["scope"], "mcp:read", "{t}");
     let rt2 = t["refresh_token"].as_str().unwrap().to_owned();
     // The new refresh token still carries the whole grant.
-    let t = refresh(&s, &mut e, &rt2, &[]);
+    let t = refresh_json(&s, &mut e, &rt2, &[]);
     assert_eq!(t["scope"], "mcp:read offline_access", "{t}");
 }
 
@@ -1010,16 +1020,7 @@ fn cimd_documents_are_purged_unless_a_grant_needs_them() {
         s.storage().client(busy).is_some(),
         "kept for its refresh token"
     );
-    let r = s.token(
-        later,
-        None,
-        &form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &rt),
-            ("client_id", busy),
-        ]),
-        &e.bytes(),
-    );
+    let r = refresh_at(&s, &mut e, later, busy, &rt, &[]);
     assert_eq!(
         r.status(),
         StatusCode::OK,
@@ -1606,19 +1607,10 @@ fn refresh_tokens_are_bound_to_their_client() {
         .as_str()
         .unwrap()
         .to_owned();
-    let refresh = |e: &mut Counter, client: &str| {
-        json_of(&s.token(
-            NOW,
-            None,
-            &form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &rt),
-                ("client_id", client),
-            ]),
-            &e.bytes(),
-        ))
-    };
-    assert_eq!(refresh(&mut e, &thief)["error"], "invalid_grant");
+    assert_eq!(
+        json_of(&refresh(&s, &mut e, &thief, &rt, &[]))["error"],
+        "invalid_grant"
+    );
     assert!(refresh_live(&s, &rt), "the thief's attempt spent the token");
-    assert!(refresh(&mut e, &id)["access_token"].is_string());
+    assert!(json_of(&refresh(&s, &mut e, &id, &rt, &[]))["access_token"].is_string());
 }

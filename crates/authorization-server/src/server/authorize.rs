@@ -1,15 +1,16 @@
 //! The authorization endpoint (OAuth 2.1 §4.1.1, RFC 8707, RFC 9207).
 
-use super::{
-    AuthorizationServer, ConsentDecision, ConsentRequest, MAX_QUERY_LEN, b64, params, sha256,
-    storable,
-};
-use crate::storage::{CodeRecord, Storage, StoredClient};
 use http::{HeaderValue, Response, StatusCode, header};
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_dcr::{CheckedDocument, redirect_matches};
 use mcp_oauth_pkce::CodeChallenge;
 use mcp_oauth_resource_indicators::url::Url;
+
+use super::{
+    AuthorizationServer, ConsentDecision, ConsentRequest, MAX_QUERY_LEN, b64, params, sha256,
+    storable,
+};
+use crate::storage::{CodeRecord, Storage, StoredClient};
 
 /// What the authorization endpoint decided.
 #[derive(Debug)]

@@ -1,9 +1,11 @@
 //! The server's settings, the consent step, and the limits on what it reads.
 
-use crate::storage::ClientLimits;
 use core::fmt;
+
 use mcp_oauth_dcr::RegistrationPolicy;
 use mcp_oauth_resource_indicators::ResourceUri;
+
+use crate::storage::ClientLimits;
 
 /// Largest form body read by the token, revocation and introspection endpoints.
 pub const MAX_FORM_LEN: usize = 64 * 1024;

@@ -1,6 +1,7 @@
 //! OAuth error responses: the one place a refusal becomes a status and a JSON body.
 
 use core::fmt;
+
 use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::{Value, json};
 

@@ -1,10 +1,11 @@
 //! Token introspection (RFC 7662) for the configured resource servers.
 
-use super::{AuthorizationServer, MAX_FORM_LEN, OAuthError, json_response, params, set, sha256};
-use crate::storage::Storage;
 use http::{Response, StatusCode};
 use mcp_oauth_common::UnixTime;
 use serde_json::{Value, json};
+
+use super::{AuthorizationServer, MAX_FORM_LEN, OAuthError, json_response, params, set, sha256};
+use crate::storage::Storage;
 
 impl<S: Storage> AuthorizationServer<S> {
     /// RFC 7662 introspection, for the resource servers named in

@@ -1,11 +1,12 @@
 //! The RFC 8414 metadata document and the JWK Set (`/jwks`), from the signer's
 //! `public_jwk()`.
 
-use super::{AuthorizationServer, json_response};
-use crate::storage::Storage;
 use http::{HeaderValue, Response, StatusCode, header};
 use mcp_oauth_as_metadata::AuthorizationServerMetadata;
 use serde_json::json;
+
+use super::{AuthorizationServer, json_response};
+use crate::storage::Storage;
 
 impl<S: Storage> AuthorizationServer<S> {
     fn url(&self, path: &str) -> String {

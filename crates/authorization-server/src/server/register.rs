@@ -1,15 +1,17 @@
 //! Dynamic client registration (RFC 7591), bounded in size, in total and per source.
 
+use std::net::IpAddr;
+
+use http::{HeaderValue, Response, StatusCode, header};
+use mcp_oauth_common::{UnixTime, source_key};
+use mcp_oauth_dcr::{ClientMetadata, RegistrationErrorCode, RegistrationRequestError, Rejection};
+use serde_json::{Value, json};
+
 use super::{
     AuthorizationServer, MAX_CONTACTS, MAX_METADATA_STRING, OAuthError, b64, json_response, set,
     sha256,
 };
 use crate::storage::{ClientLimitReached, Storage, StoredClient};
-use http::{HeaderValue, Response, StatusCode, header};
-use mcp_oauth_common::{UnixTime, source_key};
-use mcp_oauth_dcr::{ClientMetadata, RegistrationErrorCode, RegistrationRequestError, Rejection};
-use serde_json::{Value, json};
-use std::net::IpAddr;
 
 /// What the server keeps of a client's metadata, and sends back in the registration
 /// response: the members RFC 7591 §2 defines (unknown members are ignored, DCR-6, so a

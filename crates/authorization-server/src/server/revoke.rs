@@ -1,10 +1,11 @@
 //! Token revocation (RFC 7009).
 
-use super::{AuthorizationServer, MAX_FORM_LEN, OAuthError, json_response, params, sha256};
-use crate::storage::Storage;
 use http::{Response, StatusCode};
 use mcp_oauth_common::UnixTime;
 use serde_json::json;
+
+use super::{AuthorizationServer, MAX_FORM_LEN, OAuthError, json_response, params, sha256};
+use crate::storage::Storage;
 
 impl<S: Storage> AuthorizationServer<S> {
     /// RFC 7009 revocation: refresh tokens (the whole grant) and access tokens (by

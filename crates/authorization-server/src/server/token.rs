@@ -2,16 +2,17 @@
 //! reuse detection) and `client_credentials`; RFC 9068 access tokens signed through the
 //! signing seam.
 
-use super::{
-    AuthorizationServer, MAX_FORM_LEN, OAuthError, b64, json_response, params, same_resource, set,
-    sha256,
-};
-use crate::storage::{RefreshRecord, Storage, StoredClient};
 use http::{Response, StatusCode};
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_jwt_validate::crypto::{sign_compact, typ_header};
 use mcp_oauth_pkce::CodeChallenge;
 use serde_json::{Value, json};
+
+use super::{
+    AuthorizationServer, MAX_FORM_LEN, OAuthError, b64, json_response, params, same_resource, set,
+    sha256,
+};
+use crate::storage::{RefreshRecord, Storage, StoredClient};
 
 /// What one token response is for.
 #[derive(Clone, Copy)]
