@@ -13,19 +13,20 @@ use mcp_oauth_authorization_server::{AsConfig, AuthorizationServer, AutoApprove,
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_resource_indicators::ResourceUri;
 
+#[derive(Debug)]
 struct NoKey;
 impl TokenSigner for NoKey {
-    fn alg(&self) -> &str {
-        "ES256"
+    fn alg(&self) -> mcp_oauth_jwt_validate::Algorithm {
+        mcp_oauth_jwt_validate::Algorithm::ES256
     }
-    fn kid(&self) -> &str {
-        "k"
+    fn kid(&self) -> Option<&str> {
+        Some("k")
     }
     fn public_jwk(&self) -> serde_json::Value {
         serde_json::json!({})
     }
-    fn sign(&self, input: &[u8]) -> Option<Vec<u8>> {
-        Some(input.iter().take(64).copied().collect())
+    fn sign(&self, input: &[u8]) -> Result<Vec<u8>, mcp_oauth_jwt_validate::SignError> {
+        Ok(input.iter().take(64).copied().collect())
     }
 }
 

@@ -10,13 +10,11 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{Response, StatusCode, header};
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_dcr::ClientMetadata;
-use mcp_oauth_jwt_validate::crypto::Ring;
+use mcp_oauth_jwt_validate::crypto::{Es256Signer, Ring};
 use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, Validator};
 use mcp_oauth_resource_indicators::ResourceUri;
 use mcp_oauth_resource_indicators::url::{Url, form_urlencoded};
 use proptest::prelude::*;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
@@ -27,27 +25,9 @@ const MCP: &str = "https://mcp.example.com/mcp";
 const NOW: UnixTime = UnixTime(1_800_000_000);
 const REDIRECT: &str = "http://127.0.0.1:8765/callback";
 
-struct Es256(EcdsaKeyPair, SystemRandom);
-
-impl TokenSigner for Es256 {
-    fn alg(&self) -> &str {
-        "ES256"
-    }
-    fn kid(&self) -> &str {
-        "as-1"
-    }
-    fn public_jwk(&self) -> Value {
-        let p = self.0.public_key().as_ref();
-        let b = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
-        json!({"kty": "EC", "crv": "P-256", "x": b(&p[1..33]), "y": b(&p[33..65]),
-               "kid": "as-1", "alg": "ES256", "use": "sig"})
-    }
-    fn sign(&self, input: &[u8]) -> Option<Vec<u8>> {
-        self.0
-            .sign(&self.1, input)
-            .ok()
-            .map(|s| s.as_ref().to_vec())
-    }
+/// The AS's signer: the seam's ES256 signer, with a fixed `kid`.
+fn es256() -> Box<dyn TokenSigner> {
+    Box::new(Es256Signer::generate().unwrap().with_kid("as-1"))
 }
 
 fn server() -> AuthorizationServer<MemoryStorage> {
@@ -69,17 +49,7 @@ fn config() -> AsConfig {
 }
 
 fn server_from(config: AsConfig, consent: Box<dyn Consent>) -> AuthorizationServer<MemoryStorage> {
-    let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    let kp =
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-    AuthorizationServer::new(
-        config,
-        MemoryStorage::new(),
-        Box::new(Es256(kp, rng)),
-        consent,
-    )
-    .unwrap()
+    AuthorizationServer::new(config, MemoryStorage::new(), es256(), consent).unwrap()
 }
 
 struct Counter(u8);
@@ -163,6 +133,36 @@ fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
         .extend_pairs(pairs)
         .finish()
         .into_bytes()
+}
+
+/// A `refresh_token` grant by the public client `client_id` at `NOW`, with `extra`
+/// parameters (`scope`, `resource`) after the three it always sends.
+fn refresh(
+    s: &AuthorizationServer<MemoryStorage>,
+    e: &mut Counter,
+    client_id: &str,
+    rt: &str,
+    extra: &[(&str, &str)],
+) -> Response<Vec<u8>> {
+    refresh_at(s, e, NOW, client_id, rt, extra)
+}
+
+/// [`refresh`] at another time.
+fn refresh_at(
+    s: &AuthorizationServer<MemoryStorage>,
+    e: &mut Counter,
+    at: UnixTime,
+    client_id: &str,
+    rt: &str,
+    extra: &[(&str, &str)],
+) -> Response<Vec<u8>> {
+    let mut pairs = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt),
+        ("client_id", client_id),
+    ];
+    pairs.extend_from_slice(extra);
+    s.token(at, None, &form(&pairs), &e.bytes())
 }
 
 fn exchange(
@@ -268,20 +268,7 @@ fn code_flow_refresh_rotation_and_reuse() {
     assert!(ctx.has_scopes(&["mcp:read"]));
     let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
 
-    let refresh = |s: &AuthorizationServer<MemoryStorage>, e: &mut Counter, rt: &str| {
-        s.token(
-            NOW,
-            None,
-            &form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", rt),
-                ("client_id", &id),
-                ("resource", MCP),
-            ]),
-            &e.bytes(),
-        )
-    };
-    let r = refresh(&s, &mut e, &rt1);
+    let r = refresh(&s, &mut e, &id, &rt1, &[("resource", MCP)]);
     assert_eq!(r.status(), StatusCode::OK);
     let t2 = json_of(&r);
     let rt2 = t2["refresh_token"].as_str().unwrap().to_owned();
@@ -293,11 +280,11 @@ fn code_flow_refresh_rotation_and_reuse() {
     ));
 
     // Reuse of rt1: invalid_grant, and the whole grant goes (rt2 and the access tokens).
-    let r = refresh(&s, &mut e, &rt1);
+    let r = refresh(&s, &mut e, &id, &rt1, &[("resource", MCP)]);
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_of(&r)["error"], "invalid_grant");
     assert_eq!(
-        json_of(&refresh(&s, &mut e, &rt2))["error"],
+        json_of(&refresh(&s, &mut e, &id, &rt2, &[("resource", MCP)]))["error"],
         "invalid_grant"
     );
     assert!(!introspect_active(
@@ -711,24 +698,17 @@ fn refused_refresh_spends_nothing_and_narrowing_keeps_the_grant() {
         .as_str()
         .unwrap()
         .to_owned();
-    let refresh = |s: &AuthorizationServer<MemoryStorage>,
-                   e: &mut Counter,
-                   rt: &str,
-                   extra: &[(&str, &str)]| {
-        let mut pairs = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt),
-            ("client_id", id.as_str()),
-        ];
-        pairs.extend_from_slice(extra);
-        json_of(&s.token(NOW, None, &form(&pairs), &e.bytes()))
-    };
+    let refresh_json =
+        |s: &AuthorizationServer<MemoryStorage>,
+         e: &mut Counter,
+         rt: &str,
+         extra: &[(&str, &str)]| json_of(&refresh(s, e, &id, rt, extra));
     assert_eq!(
-        refresh(&s, &mut e, &rt, &[("scope", "mcp:write")])["error"],
+        refresh_json(&s, &mut e, &rt, &[("scope", "mcp:write")])["error"],
         "invalid_scope"
     );
     assert_eq!(
-        refresh(
+        refresh_json(
             &s,
             &mut e,
             &rt,
@@ -737,7 +717,7 @@ fn refused_refresh_spends_nothing_and_narrowing_keeps_the_grant() {
         "invalid_target"
     );
     // Canonically equal resource spellings are the same resource.
-    let t = refresh(
+    let t = refresh_json(
         &s,
         &mut e,
         &rt,
@@ -749,7 +729,7 @@ fn refused_refresh_spends_nothing_and_narrowing_keeps_the_grant() {
     assert_eq!(t["scope"], "mcp:read", "{t}");
     let rt2 = t["refresh_token"].as_str().unwrap().to_owned();
     // The new refresh token still carries the whole grant.
-    let t = refresh(&s, &mut e, &rt2, &[]);
+    let t = refresh_json(&s, &mut e, &rt2, &[]);
     assert_eq!(t["scope"], "mcp:read offline_access", "{t}");
 }
 
@@ -1040,16 +1020,7 @@ fn cimd_documents_are_purged_unless_a_grant_needs_them() {
         s.storage().client(busy).is_some(),
         "kept for its refresh token"
     );
-    let r = s.token(
-        later,
-        None,
-        &form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &rt),
-            ("client_id", busy),
-        ]),
-        &e.bytes(),
-    );
+    let r = refresh_at(&s, &mut e, later, busy, &rt, &[]);
     assert_eq!(
         r.status(),
         StatusCode::OK,
@@ -1557,13 +1528,7 @@ fn cimd_documents_are_reused_while_fresh_and_errors_never_cached() {
 /// query or a fragment; before, any string was published and signed into tokens.
 #[test]
 fn the_issuer_must_be_an_https_url_without_query_or_fragment() {
-    let keys = || {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        Box::new(Es256(kp, rng))
-    };
+    let keys = es256;
     let consent = || {
         Box::new(AutoApprove {
             subject: "a".into(),
@@ -1642,19 +1607,10 @@ fn refresh_tokens_are_bound_to_their_client() {
         .as_str()
         .unwrap()
         .to_owned();
-    let refresh = |e: &mut Counter, client: &str| {
-        json_of(&s.token(
-            NOW,
-            None,
-            &form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &rt),
-                ("client_id", client),
-            ]),
-            &e.bytes(),
-        ))
-    };
-    assert_eq!(refresh(&mut e, &thief)["error"], "invalid_grant");
+    assert_eq!(
+        json_of(&refresh(&s, &mut e, &thief, &rt, &[]))["error"],
+        "invalid_grant"
+    );
     assert!(refresh_live(&s, &rt), "the thief's attempt spent the token");
-    assert!(refresh(&mut e, &id)["access_token"].is_string());
+    assert!(json_of(&refresh(&s, &mut e, &id, &rt, &[]))["access_token"].is_string());
 }

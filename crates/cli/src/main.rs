@@ -249,7 +249,11 @@ async fn run<S: CredentialStore + 'static>(args: Args, store: Arc<S>) -> Result<
     }
     let signer = match &args.private_key_pem {
         Some(pem) => Some(Arc::new(
-            Es256Signer::from_pkcs8_pem(pem).ok_or("the private key is not a PKCS#8 P-256 key")?,
+            // No `kid`, as before: the AS knows this client's one key and may refuse a
+            // `kid` it was never told.
+            Es256Signer::from_pkcs8_pem(pem)
+                .map_err(|_| "the private key is not a PKCS#8 P-256 key")?
+                .without_kid(),
         )),
         None => None,
     };

@@ -709,12 +709,16 @@ fn token_requests_carry_client_authentication() {
     );
     assert_eq!(form_get(r.body(), "resource").as_deref(), Some(MCP));
 
+    #[derive(Debug)]
     struct Fixed;
     impl AssertionSigner for Fixed {
-        fn alg(&self) -> &str {
-            "ES256"
+        fn alg(&self) -> mcp_oauth_jwt_validate::Algorithm {
+            mcp_oauth_jwt_validate::Algorithm::ES256
         }
-        fn sign(&self, input: &[u8]) -> Result<Vec<u8>, TokenError> {
+        fn public_jwk(&self) -> serde_json::Value {
+            serde_json::json!({})
+        }
+        fn sign(&self, input: &[u8]) -> Result<Vec<u8>, mcp_oauth_jwt_validate::SignError> {
             Ok(input.iter().take(4).copied().collect())
         }
     }

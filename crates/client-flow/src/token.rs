@@ -70,18 +70,12 @@ impl ClientAuth {
     }
 }
 
-/// Signs RFC 7523 client assertions (`private_key_jwt`). The key never leaves the
-/// implementation; [`client_assertion`] builds what it signs.
-pub trait AssertionSigner: Send + Sync {
-    /// The JWS `alg` (e.g. `ES256`, `RS256`).
-    fn alg(&self) -> &str;
-    /// The `kid` to put in the header, if any.
-    fn kid(&self) -> Option<&str> {
-        None
-    }
-    /// The signature over `signing_input` in JWS form (for ECDSA: fixed-size r‖s).
-    fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, TokenError>;
-}
+/// Signs RFC 7523 client assertions (`private_key_jwt`): the JOSE signing seam of
+/// `mcp-oauth-jwt-validate` ([`JwsSigner`](mcp_oauth_jwt_validate::crypto::JwsSigner)),
+/// the same trait the authorization server signs access tokens with. The key never
+/// leaves the implementation; [`client_assertion`] builds what it signs. An ES256 signer
+/// on ring is `mcp_oauth_jwt_validate::crypto::Es256Signer`.
+pub use mcp_oauth_jwt_validate::crypto::JwsSigner as AssertionSigner;
 
 /// An RFC 7523 §3 client assertion: `iss` = `sub` = the client id, `aud` = `audience`
 /// (the authorization server's issuer, as RFC 7523bis recommends), `iat`, `exp` = `iat` +
@@ -93,12 +87,6 @@ pub fn client_assertion(
     now: UnixTime,
     jti_entropy: &[u8; 16],
 ) -> Result<String, TokenError> {
-    let mut header = serde_json::Map::new();
-    header.insert("alg".into(), Value::from(signer.alg()));
-    header.insert("typ".into(), Value::from("JWT"));
-    if let Some(kid) = signer.kid() {
-        header.insert("kid".into(), Value::from(kid));
-    }
     let claims = serde_json::json!({
         "iss": client_id,
         "sub": client_id,
@@ -107,13 +95,13 @@ pub fn client_assertion(
         "exp": now.as_secs().saturating_add(60),
         "jti": URL_SAFE_NO_PAD.encode(jti_entropy),
     });
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let sig = signer.sign(input.as_bytes())?;
-    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+    // `alg` and `kid` (when the signer has one) come from the signer.
+    mcp_oauth_jwt_validate::crypto::sign_compact(
+        signer,
+        mcp_oauth_jwt_validate::crypto::typ_header("JWT"),
+        &claims,
+    )
+    .map_err(|_| TokenError::SigningFailed)
 }
 
 /// What a token request asks for.

@@ -4,13 +4,10 @@ use core::fmt;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_jwt_validate::{AuthContext, JwtError, KeySet, Policy, Validator};
 use mcp_oauth_prm_metadata::ProtectedResourceMetadata;
 use mcp_oauth_resource_indicators::ResourceUri;
-use serde::Deserialize;
 
 /// A tenant's identifier, as the application names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -209,25 +206,11 @@ pub struct TenantTrust {
     prm: Option<Arc<ProtectedResourceMetadata>>,
 }
 
-/// Largest token whose issuer is peeked at (the validator's own limit applies after).
-const MAX_PEEK: usize = 16 * 1024;
-
-#[derive(Deserialize)]
-struct Iss<'a> {
-    #[serde(borrow, default)]
-    iss: Option<std::borrow::Cow<'a, str>>,
-}
-
 /// The token's `iss`, **unverified**: only to choose which validator (and keys) will
-/// verify it. Nothing else may be decided from it.
+/// verify it. Nothing else may be decided from it. The one unverified peek of
+/// [`mcp_oauth_jwt_validate::peek`] (tokens over 16 KiB are not looked at).
 pub fn peek_issuer(token: &str) -> Option<String> {
-    if token.len() > MAX_PEEK {
-        return None;
-    }
-    let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let iss: Iss<'_> = serde_json::from_slice(&bytes).ok()?;
-    iss.iss.map(std::borrow::Cow::into_owned)
+    mcp_oauth_jwt_validate::peek(token)?.iss
 }
 
 impl TenantTrust {

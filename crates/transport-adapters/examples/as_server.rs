@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use mcp_oauth_authorization_server::{AsConfig, AuthorizationServer, AutoApprove, MemoryStorage};
 use mcp_oauth_resource_indicators::ResourceUri;
-use mcp_oauth_transport_adapters::as_server::{AsService, Es256TokenSigner};
+use mcp_oauth_transport_adapters::as_server::{AsService, Es256Signer};
 use mcp_oauth_transport_adapters::{FetchConfig, Fetcher};
 
 #[tokio::main]
@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             scopes.split(' ').filter(|s| !s.is_empty()),
         );
     }
-    let signer = Es256TokenSigner::generate().ok_or("no signing key")?;
+    let signer = Es256Signer::generate()?;
     let server = AuthorizationServer::new(
         config,
         MemoryStorage::new(),

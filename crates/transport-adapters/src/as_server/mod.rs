@@ -1,6 +1,7 @@
 //! The authorization server over hyper: routes, body limits, the clock and the OS random
 //! source, client ID metadata documents fetched through the SSRF-guarded [`Fetcher`],
-//! per-address rate limits, and ES256 and RS256 token signers on ring.
+//! per-address rate limits; the ES256 and RS256 token signers of the signing seam
+//! are re-exported here.
 
 use core::fmt;
 use std::convert::Infallible;
@@ -8,20 +9,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
 use mcp_oauth_authorization_server::{
-    AuthorizationServer, AuthorizeOutcome, MAX_FORM_LEN, Storage, TokenSigner,
+    AuthorizationServer, AuthorizeOutcome, MAX_FORM_LEN, Storage,
 };
 use mcp_oauth_dcr::CimdPolicy;
 use mcp_oauth_guard::{Rate, RateLimiter, TrustedProxies};
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
-use serde_json::{Value, json};
 
 use crate::http::Fetcher;
 
@@ -33,128 +29,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Signs access tokens with an ES256 key held in memory (ring).
-pub struct Es256TokenSigner {
-    key: EcdsaKeyPair,
-    rng: SystemRandom,
-    kid: String,
-}
-
-impl fmt::Debug for Es256TokenSigner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Es256TokenSigner")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Es256TokenSigner {
-    /// A new random key (it lives as long as the process: tokens do not survive a
-    /// restart; pass a stored key with [`from_pkcs8`](Self::from_pkcs8) for that).
-    pub fn generate() -> Option<Self> {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).ok()?;
-        Self::from_pkcs8(pkcs8.as_ref())
-    }
-
-    /// From a PKCS#8 P-256 key.
-    pub fn from_pkcs8(der: &[u8]) -> Option<Self> {
-        let rng = SystemRandom::new();
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng).ok()?;
-        let point = key.public_key().as_ref();
-        let kid = URL_SAFE_NO_PAD.encode(point.get(1..9).unwrap_or_default());
-        Some(Es256TokenSigner { key, rng, kid })
-    }
-}
-
-impl TokenSigner for Es256TokenSigner {
-    fn alg(&self) -> &str {
-        "ES256"
-    }
-
-    fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    fn public_jwk(&self) -> Value {
-        let p = self.key.public_key().as_ref();
-        let b = |r: core::ops::Range<usize>| URL_SAFE_NO_PAD.encode(p.get(r).unwrap_or_default());
-        json!({"kty": "EC", "crv": "P-256", "x": b(1..33), "y": b(33..65),
-               "kid": self.kid, "alg": "ES256", "use": "sig"})
-    }
-
-    fn sign(&self, input: &[u8]) -> Option<Vec<u8>> {
-        self.key
-            .sign(&self.rng, input)
-            .ok()
-            .map(|s| s.as_ref().to_vec())
-    }
-}
-
-/// Signs access tokens with an RSA key held in memory (ring): RS256, the algorithm every
-/// resource server supports (RFC 9068 §4, JWTAT-1). ring cannot generate RSA keys: load
-/// one of 2048 bits or more made by your key tooling (for example `openssl genpkey
-/// -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -outform DER`).
-pub struct Rs256TokenSigner {
-    key: ring::rsa::KeyPair,
-    rng: SystemRandom,
-    kid: String,
-    n: String,
-    e: String,
-}
-
-impl fmt::Debug for Rs256TokenSigner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Rs256TokenSigner")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Rs256TokenSigner {
-    /// From a PKCS#8 RSA private key (DER); `None` if ring refuses it (malformed, or
-    /// smaller than 2048 bits).
-    pub fn from_pkcs8(der: &[u8]) -> Option<Self> {
-        let key = ring::rsa::KeyPair::from_pkcs8(der).ok()?;
-        let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
-        let digest = ring::digest::digest(&ring::digest::SHA256, &public.n);
-        Some(Rs256TokenSigner {
-            kid: URL_SAFE_NO_PAD.encode(digest.as_ref().get(..8).unwrap_or_default()),
-            n: URL_SAFE_NO_PAD.encode(&public.n),
-            e: URL_SAFE_NO_PAD.encode(&public.e),
-            key,
-            rng: SystemRandom::new(),
-        })
-    }
-}
-
-impl TokenSigner for Rs256TokenSigner {
-    fn alg(&self) -> &str {
-        "RS256"
-    }
-
-    fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    fn public_jwk(&self) -> Value {
-        json!({"kty": "RSA", "n": self.n, "e": self.e,
-               "kid": self.kid, "alg": "RS256", "use": "sig"})
-    }
-
-    fn sign(&self, input: &[u8]) -> Option<Vec<u8>> {
-        let mut sig = vec![0u8; self.key.public().modulus_len()];
-        self.key
-            .sign(
-                &ring::signature::RSA_PKCS1_SHA256,
-                &self.rng,
-                input,
-                &mut sig,
-            )
-            .ok()?;
-        Some(sig)
-    }
-}
+/// The token signers: the JOSE signing seam's ES256 and RS256 signers on ring
+/// (`mcp_oauth_jwt_validate::crypto`), re-exported so a server needs one import. Any
+/// other [`TokenSigner`](mcp_oauth_authorization_server::TokenSigner) (an HSM, a KMS)
+/// serves as well.
+pub use mcp_oauth_jwt_validate::crypto::{Es256Signer, Rs256Signer};
 
 use crate::sys::now;
 // Bytes from the OS random source; `None` when it fails (the request then gets a 500:
@@ -423,7 +302,7 @@ mod source_limit_tests {
                 ["mcp:read"],
             ),
             MemoryStorage::new(),
-            Box::new(Es256TokenSigner::generate().unwrap()),
+            Box::new(Es256Signer::generate().unwrap()),
             Box::new(AutoApprove {
                 subject: "alice".into(),
             }),

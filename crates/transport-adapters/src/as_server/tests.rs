@@ -17,14 +17,14 @@ use mcp_oauth_resource_indicators::ResourceUri;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::as_server::{AsService, Rs256TokenSigner};
+use crate::as_server::{AsService, Rs256Signer};
 
 const ISS: &str = "https://auth.example.com";
 const MCP: &str = "https://mcp.example.com/mcp";
 
 fn rs256_server() -> AuthorizationServer<MemoryStorage> {
     let signer =
-        Rs256TokenSigner::from_pkcs8(include_bytes!("../../../../tests/fixtures/jwt/rs1.pk8"))
+        Rs256Signer::from_pkcs8(include_bytes!("../../../../tests/fixtures/jwt/rs1.pk8"))
             .unwrap();
     let config = AsConfig::new(ISS).resource(ResourceUri::parse(MCP).unwrap(), ["mcp:read"]);
     AuthorizationServer::new(
@@ -78,10 +78,10 @@ fn the_as_signs_rs256_access_tokens() {
     assert_eq!(ctx.algorithm(), Some(mcp_oauth_jwt_validate::Algorithm::RS256));
     assert_eq!(ctx.client_id(), Some("svc"));
     // Not a key ring accepts as RSA: too small, or not RSA at all.
-    assert!(Rs256TokenSigner::from_pkcs8(b"not a key").is_none());
+    assert!(Rs256Signer::from_pkcs8(b"not a key").is_err());
     assert!(
-        Rs256TokenSigner::from_pkcs8(include_bytes!("../../../../tests/fixtures/jwt/ec1.pk8"))
-            .is_none()
+        Rs256Signer::from_pkcs8(include_bytes!("../../../../tests/fixtures/jwt/ec1.pk8"))
+            .is_err()
     );
 }
 

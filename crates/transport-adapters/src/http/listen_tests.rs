@@ -78,7 +78,7 @@ fn flood_child() {
         let server = AuthorizationServer::new(
             config,
             MemoryStorage::new(),
-            Box::new(crate::as_server::Es256TokenSigner::generate().unwrap()),
+            Box::new(crate::as_server::Es256Signer::generate().unwrap()),
             Box::new(AutoApprove {
                 subject: "u".into(),
             }),

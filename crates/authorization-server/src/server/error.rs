@@ -1,0 +1,78 @@
+//! OAuth error responses: the one place a refusal becomes a status and a JSON body.
+
+use core::fmt;
+
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+/// An OAuth error response (RFC 6749 §5.2, RFC 7009, RFC 7662, RFC 8707).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The error code.
+    pub error: &'static str,
+    /// A description (never echoes a secret).
+    pub description: String,
+}
+
+impl OAuthError {
+    pub(super) fn new(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    pub(super) fn bad(error: &'static str, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, description)
+    }
+
+    pub(super) fn invalid_client() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        )
+    }
+
+    /// As a JSON response.
+    pub fn response(&self) -> Response<Vec<u8>> {
+        let mut r = json_response(
+            self.status,
+            &json!({"error": self.error, "error_description": self.description}),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"token\""),
+            );
+        }
+        r
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error, self.description)
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+pub(super) fn json_response(status: StatusCode, v: &Value) -> Response<Vec<u8>> {
+    let mut r = Response::new(v.to_string().into_bytes());
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
