@@ -485,13 +485,17 @@ fn other_refresh_errors_fail() {
     }
 }
 
+#[derive(Debug)]
 struct FixedSigner;
 
 impl AssertionSigner for FixedSigner {
-    fn alg(&self) -> &str {
-        "ES256"
+    fn alg(&self) -> mcp_oauth_jwt_validate::Algorithm {
+        mcp_oauth_jwt_validate::Algorithm::ES256
     }
-    fn sign(&self, _: &[u8]) -> Result<Vec<u8>, TokenError> {
+    fn public_jwk(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+    fn sign(&self, _: &[u8]) -> Result<Vec<u8>, mcp_oauth_jwt_validate::SignError> {
         Ok(vec![1, 2, 3])
     }
 }
