@@ -9,6 +9,9 @@
 
 use crate::OperationScopes;
 
+/// The per-operation scope lookup reads each message once: the method, and for
+/// `tools/call` the tool name in any spelling; other shapes need no scope; a message that
+/// is not JSON, or names its tool twice, is refused (MCP-SCOPE step-up, fail closed).
 #[test]
 fn operation_scopes_from_the_body() {
     let ops = OperationScopes::new()
