@@ -13,6 +13,7 @@ mod operations;
 mod refusal;
 mod server;
 mod sessions;
+mod validate;
 
 pub use decide::{Allowed, Audit, Decision, NeedBody, Now, WaitForKeys};
 pub use headers::Mismatch;
