@@ -17,6 +17,10 @@ pub use mcp_oauth_jwt_validate as jwt_validate;
 #[cfg(feature = "server")]
 pub use mcp_oauth_guard as guard;
 
+/// The MCP resource server's decision for one request, sans-IO (feature `server`).
+#[cfg(feature = "server")]
+pub use mcp_oauth_resource_server as resource_server;
+
 /// The MCP client's authorization flow (feature `client`).
 #[cfg(feature = "client")]
 pub use mcp_oauth_client_flow as client_flow;

@@ -118,6 +118,12 @@ impl Registry {
         self.tenants.is_empty()
     }
 
+    /// Every tenant, in no particular order (to build per-tenant state such as metadata
+    /// endpoints or one key refresher per trusted issuer).
+    pub fn tenants(&self) -> impl Iterator<Item = &Arc<TenantTrust>> {
+        self.tenants.values()
+    }
+
     /// The tenant with this id.
     pub fn get(&self, id: &TenantId) -> Option<&Arc<TenantTrust>> {
         self.tenants.get(id)

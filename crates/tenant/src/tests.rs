@@ -685,3 +685,49 @@ proptest! {
         prop_assert!(t.validate(&s, NOW).is_err());
     }
 }
+
+#[test]
+fn caller_supplied_keys_policies_and_listing() {
+    let k = keys();
+    let pc = profiles::entra::v2(TID, &[APP]);
+    // The trust holds rs2's keys; the caller's refreshed set (rs1) is what verifies.
+    let c_t =
+        tenant("c", "https://c.example.com/mcp").issuer(pc.issuer.clone(), pc.trust(set(&k.rs2)));
+    let c_token = sign(&k.rs1, "JWT", &entra_v2_claims(TID));
+    assert!(c_t.validate(&c_token, NOW).is_err());
+    let ctx = c_t.validate_with_keys(&c_token, NOW, &set(&k.rs1)).unwrap();
+    assert_eq!(ctx.principal.tenant, TenantId::new("c"));
+    // Supplied keys never widen the issuers a tenant trusts.
+    let d_token = sign(&k.rs1, "JWT", &entra_v2_claims(TID_B));
+    assert_eq!(
+        c_t.validate_with_keys(&d_token, NOW, &set(&k.rs1))
+            .unwrap_err(),
+        TenantError::IssuerNotTrusted
+    );
+    assert!(c_t.trusts_issuer(&pc.issuer));
+    assert!(!c_t.trusts_issuer(&profiles::entra::v2_issuer(TID_B)));
+    assert!(c_t.issuer_policy(&pc.issuer).is_some());
+    assert!(c_t.issuer_policy("https://other.example.com").is_none());
+    let template = EntraTemplate::new(
+        "https://login.microsoftonline.com/{tenantid}/v2.0",
+        [TID],
+        |iss| {
+            mcp_oauth_jwt_validate::Policy::new(
+                iss,
+                &ResourceUri::parse("https://e.example.com/mcp").unwrap(),
+            )
+        },
+        set(&k.rs1),
+    )
+    .unwrap();
+    let e_t = tenant("e", "https://e.example.com/mcp").entra_template(template);
+    assert!(e_t.trusts_issuer(&profiles::entra::v2_issuer(TID)));
+    assert!(!e_t.trusts_issuer(&profiles::entra::v2_issuer(TID_B)));
+
+    let mut reg = Registry::new(Resolver::Host);
+    reg.add("c.example.com", c_t).unwrap();
+    reg.add("e.example.com", e_t).unwrap();
+    let mut ids: Vec<_> = reg.tenants().map(|t| t.id().to_string()).collect();
+    ids.sort();
+    assert_eq!(ids, ["c", "e"]);
+}

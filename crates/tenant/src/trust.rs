@@ -131,6 +131,11 @@ impl IssuerTrust {
         }
     }
 
+    /// The policy this issuer's tokens are checked by.
+    pub fn policy(&self) -> &Policy {
+        self.validator.policy()
+    }
+
     /// The same trust with other keys (after a JWKS refresh).
     pub fn with_keys(&self, keys: Arc<KeySet>) -> Self {
         IssuerTrust {
@@ -263,6 +268,23 @@ impl TenantTrust {
         self.issuers.keys().map(String::as_str)
     }
 
+    /// The policy of an exactly trusted issuer (`None` for any other, including Entra
+    /// template issuers).
+    pub fn issuer_policy(&self, issuer: &str) -> Option<&Policy> {
+        self.issuers.get(issuer).map(IssuerTrust::policy)
+    }
+
+    /// Whether this tenant trusts `issuer`: exactly, or through its Entra template with an
+    /// allowed tenant id.
+    pub fn trusts_issuer(&self, issuer: &str) -> bool {
+        self.issuers.contains_key(issuer)
+            || self
+                .entra
+                .as_ref()
+                .and_then(|e| e.tid_of(issuer).map(|tid| e.by_tid.contains_key(tid)))
+                .unwrap_or(false)
+    }
+
     /// Replaces the keys of one issuer (JWKS refresh); `false` when it is not trusted.
     pub fn set_keys(&mut self, issuer: &str, keys: Arc<KeySet>) -> bool {
         match self.issuers.get_mut(issuer) {
@@ -289,6 +311,29 @@ impl TenantTrust {
         now: UnixTime,
         scopes: &[S],
     ) -> Result<TenantContext, TenantError> {
+        self.validate_inner(token, now, scopes, None)
+    }
+
+    /// [`validate`](Self::validate) with the issuer's keys supplied by the caller instead
+    /// of the ones this trust holds: for adapters that keep one refreshed key set per
+    /// trusted issuer (the token's issuer must still be one this tenant trusts, and the
+    /// keys are only ever used for that issuer's tokens).
+    pub fn validate_with_keys(
+        &self,
+        token: &str,
+        now: UnixTime,
+        keys: &KeySet,
+    ) -> Result<TenantContext, TenantError> {
+        self.validate_inner::<&str>(token, now, &[], Some(keys))
+    }
+
+    fn validate_inner<S: AsRef<str>>(
+        &self,
+        token: &str,
+        now: UnixTime,
+        scopes: &[S],
+        keys: Option<&KeySet>,
+    ) -> Result<TenantContext, TenantError> {
         let iss = peek_issuer(token).ok_or(TenantError::Token(JwtError::IssuerNotAccepted))?;
         let (trust, tid) = match self.issuers.get(&iss) {
             Some(t) => (t, None),
@@ -301,7 +346,7 @@ impl TenantTrust {
         };
         let auth = trust
             .validator
-            .validate_for(token, &trust.keys, now, scopes)?;
+            .validate_for(token, keys.unwrap_or(&trust.keys), now, scopes)?;
         if let Some(tid) = tid
             && auth.claim::<String>("tid").as_deref() != Some(tid)
         {

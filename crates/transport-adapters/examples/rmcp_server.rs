@@ -3,7 +3,16 @@
 //! ```text
 //! cargo run -p mcp-oauth-transport-adapters --example rmcp_server -- \
 //!     --listen 127.0.0.1:8080 --issuer https://auth.example.com [--resource URL] [--accept-typ JWT]
+//! cargo run -p mcp-oauth-transport-adapters --example rmcp_server -- \
+//!     --listen 127.0.0.1:8080 --tenant 127.0.0.1:8080=http://127.0.0.1:9001 \
+//!     --tenant localhost:8080=http://127.0.0.1:9002
 //! ```
+//!
+//! With `--tenant HOST=ISSUER` (repeatable; `--issuer` is then not needed) it serves one
+//! tenant per `Host` (HOST includes the port): resource `http://HOST/mcp`, its metadata at
+//! `http://HOST/.well-known/oauth-protected-resource/mcp`, tokens of that issuer only, whose
+//! keys come from that issuer's JWK Set (found through its metadata, one refresher each).
+//! A request for another host gets `404`.
 //!
 //! It discovers the issuer's metadata (RFC 8414 / OIDC order), keeps its JWK Set fresh with
 //! the refresher, publishes protected resource metadata for `http://LISTEN/mcp`, and serves
@@ -24,9 +33,11 @@ use mcp_oauth_jwt_validate::{
 };
 use mcp_oauth_prm_metadata::{PrmBuilder, PrmEndpoint};
 use mcp_oauth_resource_indicators::ResourceUri;
+use mcp_oauth_tenant::{IssuerTrust, Registry, Resolver, TenantId, TenantTrust};
 use mcp_oauth_transport_adapters::http::listen::{ServeConfig, serve};
+use mcp_oauth_transport_adapters::rs::Tenants;
 use mcp_oauth_transport_adapters::{
-    CachedKeys, ClientAddr, FetchConfig, Fetcher, OperationScopes, ProtectedResource,
+    CachedKeys, ClientAddr, FetchConfig, Fetcher, KeySource, OperationScopes, ProtectedResource,
     spawn_jwks_refresher,
 };
 use rmcp::handler::server::tool::Extension;
@@ -83,7 +94,9 @@ impl Demo {
 
 struct Args {
     listen: SocketAddr,
-    issuer: String,
+    issuer: Option<String>,
+    /// `(HOST, ISSUER)`: one tenant per host.
+    tenants: Vec<(String, String)>,
     resource: Option<String>,
     /// Serve without the layer (benchmark baseline).
     unprotected: bool,
@@ -104,6 +117,7 @@ fn args() -> Result<Args, String> {
     let (mut issuer, mut resource, mut challenge_scope) = (None, None, None);
     let mut leeway = 60;
     let mut accept_typ = Vec::new();
+    let mut tenants = Vec::new();
     let (mut unprotected, mut no_token_cache, mut no_guard, mut stateless) =
         (false, false, false, false);
     let mut it = std::env::args().skip(1);
@@ -120,12 +134,23 @@ fn args() -> Result<Args, String> {
             "--challenge-scope" => challenge_scope = Some(value()?),
             "--leeway" => leeway = value()?.parse().map_err(|e| format!("--leeway: {e}"))?,
             "--accept-typ" => accept_typ.push(value()?),
+            "--tenant" => {
+                let v = value()?;
+                let (host, issuer) = v
+                    .split_once('=')
+                    .ok_or(format!("--tenant {v}: expected HOST=ISSUER"))?;
+                tenants.push((host.to_owned(), issuer.to_owned()));
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(Args {
         listen: listen.parse().map_err(|e| format!("--listen: {e}"))?,
-        issuer: issuer.ok_or("--issuer is required")?,
+        issuer: match (issuer, tenants.is_empty()) {
+            (None, true) => return Err("--issuer (or --tenant HOST=ISSUER) is required".into()),
+            (issuer, _) => issuer,
+        },
+        tenants,
         resource,
         unprotected,
         no_token_cache,
@@ -137,34 +162,25 @@ fn args() -> Result<Args, String> {
     })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args()?;
-    let resource = ResourceUri::parse(
-        &args
-            .resource
-            .unwrap_or_else(|| format!("http://{}/mcp", args.listen)),
-    )?;
-    let issuer = mcp_oauth_as_metadata::parse_issuer(&args.issuer)?;
-
+/// The issuer's JWK Set, kept fresh by a refresher: its metadata found in the MCP order
+/// (RFC 8414 / OIDC discovery), then its `jwks_uri`.
+async fn issuer_keys(issuer_url: &str) -> Result<Arc<CachedKeys>, Box<dyn std::error::Error>> {
+    let issuer = mcp_oauth_as_metadata::parse_issuer(issuer_url)?;
     let mut config = FetchConfig::default();
     if issuer.is_loopback() {
         eprintln!(
-            "issuer {} is on loopback: allowing plain http and loopback addresses for it",
-            args.issuer
+            "issuer {issuer_url} is on loopback: allowing plain http and loopback addresses for it"
         );
         config = config.allow_loopback().insecure_allow_http();
     }
     let fetcher = Fetcher::with_ring(config)?;
-
-    // RFC 8414 / OIDC discovery in the MCP order.
     let mut metadata = None;
-    for url in discovery_urls(&args.issuer)? {
+    for url in discovery_urls(issuer_url)? {
         let resp = fetcher
             .fetch(http::Request::get(&url).body(Vec::new())?)
             .await?;
         if resp.status() == http::StatusCode::OK {
-            metadata = Some(Validation::new().validate(resp.body(), &args.issuer)?);
+            metadata = Some(Validation::new().validate(resp.body(), issuer_url)?);
             break;
         }
     }
@@ -172,32 +188,89 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let jwks_uri = metadata
         .jwks_uri
         .ok_or("the authorization server publishes no jwks_uri")?;
-
     let keys = CachedKeys::new(JwksCache::new(
         jwks_uri,
         default_provider(),
         JwksConfig::default(),
     ));
-    let _refresher = spawn_jwks_refresher(keys.clone(), fetcher);
+    // Runs for the life of the process.
+    drop(spawn_jwks_refresher(keys.clone(), fetcher));
+    Ok(keys)
+}
 
-    let prm = PrmBuilder::new(resource.clone())
-        .authorization_server(args.issuer.clone())
-        .scopes_supported(["mcp:tools", "mcp:read", "mcp:write"])
-        .resource_name("mcp-oauth rmcp example")
-        .build()?;
-    let mut policy = Policy::new(args.issuer.clone(), &resource)
-        .leeway(std::time::Duration::from_secs(args.leeway));
+/// The policy for one issuer and resource.
+fn policy(args: &Args, issuer: &str, resource: &ResourceUri) -> Policy {
+    let mut policy =
+        Policy::new(issuer, resource).leeway(std::time::Duration::from_secs(args.leeway));
     // RFC 9068 `at+jwt` is checked by default; `--accept-typ JWT` relaxes it by name.
     if !args.accept_typ.is_empty() {
         policy = policy.accept_typ(
-            std::iter::once(mcp_oauth_jwt_validate::RFC9068_TYP.to_owned()).chain(args.accept_typ),
+            std::iter::once(mcp_oauth_jwt_validate::RFC9068_TYP.to_owned())
+                .chain(args.accept_typ.iter().cloned()),
         );
     }
-    let mut protected = ProtectedResource::new(
-        Validator::new(policy),
-        keys,
-        PrmEndpoint::new(prm, &resource),
-    )
+    policy
+}
+
+fn metadata(
+    resource: &ResourceUri,
+    issuer: &str,
+) -> Result<mcp_oauth_prm_metadata::ProtectedResourceMetadata, Box<dyn std::error::Error>> {
+    Ok(PrmBuilder::new(resource.clone())
+        .authorization_server(issuer)
+        .scopes_supported(["mcp:tools", "mcp:read", "mcp:write"])
+        .resource_name("mcp-oauth rmcp example")
+        .build()?)
+}
+
+/// One tenant per `--tenant HOST=ISSUER`, each issuer with its own refreshed keys.
+async fn tenants(args: &Args) -> Result<ProtectedResource, Box<dyn std::error::Error>> {
+    let mut registry = Registry::new(Resolver::Host);
+    let mut keys: Vec<(String, Arc<dyn KeySource>)> = Vec::new();
+    for (host, issuer) in &args.tenants {
+        let resource = ResourceUri::parse(&format!("http://{host}/mcp"))?;
+        // One refresher per trusted issuer (tenants sharing an issuer share its keys).
+        if !keys.iter().any(|(i, _)| i == issuer) {
+            keys.push((issuer.clone(), issuer_keys(issuer).await?));
+        }
+        let trust = TenantTrust::new(TenantId::new(host), resource.clone())
+            .issuer(
+                issuer.clone(),
+                // The keys here are unused: the refreshed ones above verify.
+                IssuerTrust::new(policy(args, issuer, &resource), Arc::default()),
+            )
+            .prm(metadata(&resource, issuer)?);
+        registry.add(host, trust)?;
+        println!(
+            "tenant {host}: MCP endpoint {}, issuer {issuer}",
+            resource.as_str()
+        );
+    }
+    Ok(ProtectedResource::multi_tenant(Tenants::new(
+        registry, keys,
+    )?))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = args()?;
+    let resource = ResourceUri::parse(
+        &args
+            .resource
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/mcp", args.listen)),
+    )?;
+    let mut protected = match &args.issuer {
+        Some(issuer) if args.tenants.is_empty() => {
+            let keys = issuer_keys(issuer).await?;
+            ProtectedResource::new(
+                Validator::new(policy(&args, issuer, &resource)),
+                keys,
+                PrmEndpoint::new(metadata(&resource, issuer)?, &resource),
+            )
+        }
+        _ => tenants(&args).await?,
+    }
     // No scope in the 401: clients then ask for the PRM's scopes_supported (MCP scope
     // selection), which covers every tool here.
     .operation_scopes(OperationScopes::new().tool("echo", ["mcp:write"]));
@@ -222,6 +295,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("{}:{}", resource.host_str(), resource.port_or_default()),
         args.listen.to_string(),
     ];
+    mcp_config
+        .allowed_hosts
+        .extend(args.tenants.iter().map(|(host, _)| host.clone()));
     let mcp = StreamableHttpService::new(
         || Ok(Demo),
         Arc::new(LocalSessionManager::default()),

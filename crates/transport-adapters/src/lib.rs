@@ -23,5 +23,5 @@ pub use rs::spawn_jwks_refresher;
 #[cfg(feature = "rs")]
 pub use rs::{
     BoxBody, BoxError, CachedKeys, ClientAddr, EitherBody, KeySource, OperationScopes,
-    ProtectedResource, RequireAuth, RequireAuthLayer, StaticKeys,
+    ProtectedResource, RequireAuth, RequireAuthLayer, StaticKeys, Tenants,
 };

@@ -39,3 +39,11 @@ pub fn random<const N: usize>() -> Option<[u8; N]> {
     try_fill(&mut b).ok()?;
     Some(b)
 }
+
+/// Time on a monotonic clock since its first reading in this process (for rate limits
+/// and session idleness, which must not jump with the wall clock).
+#[must_use]
+pub fn monotonic() -> std::time::Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}

@@ -11,31 +11,29 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
-use http_body_util::Full;
 
-use super::Msg;
+use crate::operations::Msg;
 
 /// The `Mcp-Method` header.
-pub(super) const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+pub(crate) const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 /// The `Mcp-Name` header.
-pub(super) const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+pub(crate) const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 /// JSON-RPC `HeaderMismatch`.
 const HEADER_MISMATCH: i64 = -32020;
 
 /// The operation a request's headers name.
 #[derive(Debug)]
-pub(super) struct Mirrored<'h> {
+pub(crate) struct Mirrored<'h> {
     /// `Mcp-Method`.
-    pub(super) method: &'h str,
+    pub(crate) method: &'h str,
     /// `Mcp-Name`, decoded, for the methods whose name it mirrors (else `None`).
-    pub(super) name: Option<Cow<'h, str>>,
+    pub(crate) name: Option<Cow<'h, str>>,
 }
 
 impl Mirrored<'_> {
     /// The tool a `tools/call` names.
-    pub(super) fn tool(&self) -> Option<&str> {
+    pub(crate) fn tool(&self) -> Option<&str> {
         (self.method == "tools/call")
             .then_some(self.name.as_deref())
             .flatten()
@@ -57,9 +55,10 @@ fn name_field(method: &str) -> Option<NameField> {
     }
 }
 
-/// Why the metadata headers were refused.
+/// Why the MCP 2026-07-28 metadata headers (`Mcp-Method`, `Mcp-Name`) were refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mismatch {
+#[non_exhaustive]
+pub enum Mismatch {
     /// `Mcp-Method` or `Mcp-Name` given twice.
     Repeated,
     /// A header value with characters a header may not carry, or bad Base64.
@@ -78,7 +77,7 @@ pub(super) enum Mismatch {
 
 impl Mismatch {
     /// The error message (constant: nothing from the request is echoed).
-    pub(super) fn message(self) -> &'static str {
+    pub fn message(self) -> &'static str {
         match self {
             Mismatch::Repeated => "Header mismatch: Mcp-Method or Mcp-Name is repeated",
             Mismatch::Invalid => "Header mismatch: Mcp-Method or Mcp-Name is malformed",
@@ -125,7 +124,7 @@ fn decode(value: &str) -> Result<Cow<'_, str>, Mismatch> {
 
 /// The operation the headers name: `None` when the request has no `Mcp-Method` (an
 /// earlier protocol version: the body decides), an error when they are unusable.
-pub(super) fn mirrored(headers: &HeaderMap) -> Result<Option<Mirrored<'_>>, Mismatch> {
+pub(crate) fn mirrored(headers: &HeaderMap) -> Result<Option<Mirrored<'_>>, Mismatch> {
     let name = single(headers, &MCP_NAME)?;
     let Some(method) = single(headers, &MCP_METHOD)? else {
         return match name {
@@ -144,7 +143,7 @@ pub(super) fn mirrored(headers: &HeaderMap) -> Result<Option<Mirrored<'_>>, Mism
 
 /// Whether `body` is one JSON-RPC message with the headers' method and name, read by the
 /// same parser as the body scan of earlier versions.
-pub(super) fn check_body(body: &[u8], headers: &Mirrored<'_>) -> Result<(), Mismatch> {
+pub(crate) fn check_body(body: &[u8], headers: &Mirrored<'_>) -> Result<(), Mismatch> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Mismatch::NotOneMessage);
     }
@@ -164,25 +163,27 @@ pub(super) fn check_body(body: &[u8], headers: &Mirrored<'_>) -> Result<(), Mism
     }
 }
 
-/// The `400` for a mismatch: a JSON-RPC error `-32020` answering the body's `id` when it
-/// has a string or number one (else `null`).
-pub(super) fn refusal(body: Option<&[u8]>, why: Mismatch) -> Response<Full<Bytes>> {
+/// The body's `id` when it is a string or number (else `null`), for the mismatch answer.
+pub(crate) fn request_id(body: Option<&[u8]>) -> serde_json::Value {
     #[derive(serde::Deserialize)]
     struct Id {
         #[serde(default)]
         id: Option<serde_json::Value>,
     }
-    let id = body
-        .and_then(|b| serde_json::from_slice::<Id>(b).ok())
+    body.and_then(|b| serde_json::from_slice::<Id>(b).ok())
         .and_then(|m| m.id)
         .filter(|id| id.is_string() || id.is_number())
-        .unwrap_or(serde_json::Value::Null);
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// The `400` for a mismatch: a JSON-RPC error `-32020` answering `id`.
+pub(crate) fn refusal(id: serde_json::Value, why: Mismatch) -> Response<Vec<u8>> {
     let error = serde_json::json!({
         "jsonrpc": "2.0",
         "id": id,
         "error": {"code": HEADER_MISMATCH, "message": why.message()},
     });
-    let mut resp = Response::new(Full::new(Bytes::from(error.to_string())));
+    let mut resp = Response::new(error.to_string().into_bytes());
     *resp.status_mut() = StatusCode::BAD_REQUEST;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

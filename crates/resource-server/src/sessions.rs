@@ -11,11 +11,11 @@ use core::time::Duration;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use http::HeaderName;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use mcp_oauth_jwt_validate::AuthContext;
 
 /// The `Mcp-Session-Id` header.
-pub(super) const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// Who created a session: the token's `iss`, `sub` and `client_id`.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,7 +50,7 @@ struct Binding {
 
 /// What [`SessionBindings::check`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Check {
+pub(crate) enum Check {
     /// The session is this principal's.
     Bound,
     /// No live binding: never seen, forgotten, idle too long or evicted.
@@ -59,16 +59,18 @@ pub(super) enum Check {
     OtherPrincipal,
 }
 
-/// Session id → owner, bounded in size and idle time.
+/// Session id → owner, bounded in size and idle time. Time is the caller's monotonic
+/// clock, passed in.
 #[derive(Debug)]
-pub(super) struct SessionBindings {
+pub struct SessionBindings {
     capacity: usize,
     idle: Duration,
     map: Mutex<HashMap<Box<str>, Binding>>,
 }
 
 impl SessionBindings {
-    pub(super) fn new(capacity: usize, idle: Duration) -> Self {
+    /// At most `capacity` sessions (at least one), each forgotten after `idle` unused.
+    pub fn new(capacity: usize, idle: Duration) -> Self {
         SessionBindings {
             capacity: capacity.max(1),
             idle,
@@ -76,7 +78,8 @@ impl SessionBindings {
         }
     }
 
-    pub(super) fn capacity(&self) -> usize {
+    /// How many sessions are remembered at most.
+    pub fn capacity(&self) -> usize {
         self.capacity
     }
 
@@ -90,7 +93,7 @@ impl SessionBindings {
     }
 
     /// Whether session `id` may be used by `ctx` at `now` (monotonic); a use keeps it alive.
-    pub(super) fn check(&self, id: &str, ctx: &AuthContext, now: Duration) -> Check {
+    pub(crate) fn check(&self, id: &str, ctx: &AuthContext, now: Duration) -> Check {
         let mut map = self.lock();
         let Some(b) = map.get_mut(id) else {
             return Check::Unknown;
@@ -108,7 +111,7 @@ impl SessionBindings {
 
     /// Records that `ctx` created session `id`. A live binding stays with its first owner;
     /// when full, expired bindings go first, then the least recently used one.
-    pub(super) fn bind(&self, id: &str, ctx: &AuthContext, now: Duration) {
+    pub(crate) fn bind(&self, id: &str, ctx: &AuthContext, now: Duration) {
         let mut map = self.lock();
         if let Some(b) = map.get_mut(id) {
             if !self.expired(b, now) {
@@ -138,7 +141,83 @@ impl SessionBindings {
     }
 
     /// Forgets session `id` (deleted by its owner, or unknown to the MCP server).
-    pub(super) fn forget(&self, id: &str) {
+    pub(crate) fn forget(&self, id: &str) {
         self.lock().remove(id);
+    }
+}
+
+/// What to do with the inner service's response for session binding
+/// ([`ResourceServer::handle_response`](crate::ResourceServer::handle_response)).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SessionStep {
+    /// Binding is off.
+    Nothing,
+    /// The request carried no session: a session id in the response is this principal's.
+    BindNew(std::sync::Arc<AuthContext>),
+    /// The request used this principal's session `id`: forget it when the MCP server no
+    /// longer knows it (`404`) or the owner deleted it (`DELETE`, `2xx`).
+    Bound {
+        /// The session id.
+        id: HeaderValue,
+        /// Whether the request was a `DELETE`.
+        delete: bool,
+    },
+}
+
+impl SessionBindings {
+    /// The step for a request by `ctx`: `Err(other_principal)` refuses its session.
+    pub(crate) fn step(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        ctx: &std::sync::Arc<AuthContext>,
+        now: Duration,
+    ) -> Result<SessionStep, bool> {
+        let mut ids = headers.get_all(MCP_SESSION_ID).iter();
+        let Some(id) = ids.next() else {
+            return Ok(SessionStep::BindNew(ctx.clone()));
+        };
+        let check = match id.to_str() {
+            Ok(text) if ids.next().is_none() => self.check(text, ctx, now),
+            _ => Check::Unknown,
+        };
+        match check {
+            Check::Bound => Ok(SessionStep::Bound {
+                id: id.clone(),
+                delete: method == Method::DELETE,
+            }),
+            Check::Unknown => Err(false),
+            Check::OtherPrincipal => Err(true),
+        }
+    }
+
+    /// Records a new session's owner, or forgets an ended session.
+    pub(crate) fn after_response(
+        &self,
+        step: SessionStep,
+        status: StatusCode,
+        headers: &HeaderMap,
+        now: Duration,
+    ) {
+        match step {
+            SessionStep::Nothing => {}
+            SessionStep::BindNew(ctx) => {
+                if let Some(id) = headers
+                    .get(MCP_SESSION_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|id| !id.is_empty())
+                {
+                    self.bind(id, &ctx, now);
+                }
+            }
+            SessionStep::Bound { id, delete } => {
+                if (status == StatusCode::NOT_FOUND || (delete && status.is_success()))
+                    && let Ok(id) = id.to_str()
+                {
+                    self.forget(id);
+                }
+            }
+        }
     }
 }
