@@ -9,6 +9,7 @@
 mod bench;
 mod ci;
 mod conformance;
+mod coverage;
 mod demo;
 mod flags;
 mod fuzz;
