@@ -47,3 +47,10 @@ pub fn monotonic() -> std::time::Duration {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     START.get_or_init(std::time::Instant::now).elapsed()
 }
+
+/// Now on tokio's clock, for arming tokio timers (the accept loop's idle timeout); tokio's
+/// clock can be paused in tests.
+#[cfg(feature = "serve")]
+pub(crate) fn timer_now() -> tokio::time::Instant {
+    tokio::time::Instant::now()
+}

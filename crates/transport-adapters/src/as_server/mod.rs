@@ -68,7 +68,6 @@ pub struct AsService<S> {
     cimd: CimdPolicy,
     limiter: Arc<Mutex<RateLimiter<IpAddr>>>,
     proxies: Arc<TrustedProxies>,
-    start: std::time::Instant,
 }
 
 impl<S> Clone for AsService<S> {
@@ -79,7 +78,6 @@ impl<S> Clone for AsService<S> {
             cimd: self.cimd.clone(),
             limiter: self.limiter.clone(),
             proxies: self.proxies.clone(),
-            start: self.start,
         }
     }
 }
@@ -106,7 +104,6 @@ impl<S: Storage + 'static> AsService<S> {
                 100_000,
             ))),
             proxies: Arc::new(TrustedProxies::none()),
-            start: std::time::Instant::now(),
         }
     }
 
@@ -140,7 +137,7 @@ impl<S: Storage + 'static> AsService<S> {
     fn limited(&self, peer: Option<IpAddr>) -> Option<Duration> {
         let key = mcp_oauth_common::source_key(peer?);
         let mut l = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
-        l.check(&key, self.start.elapsed()).err()
+        l.check(&key, crate::sys::monotonic()).err()
     }
 
     /// Handles one request from `peer`.

@@ -176,7 +176,7 @@ struct IdleTimeout {
 
 impl IdleTimeout {
     fn new(io: TcpStream, idle: Duration) -> Self {
-        let now = Instant::now();
+        let now = crate::sys::timer_now();
         IdleTimeout {
             io,
             idle,
@@ -186,7 +186,7 @@ impl IdleTimeout {
     }
 
     fn progress(&mut self) {
-        self.last = Instant::now();
+        self.last = crate::sys::timer_now();
     }
 
     /// Called when the stream is not ready: true once the idle time is up (the timer is
@@ -197,7 +197,7 @@ impl IdleTimeout {
                 return false;
             }
             let deadline = self.last + self.idle;
-            if deadline <= Instant::now() {
+            if deadline <= crate::sys::timer_now() {
                 return true;
             }
             self.timer.as_mut().reset(deadline);
