@@ -11,7 +11,7 @@ mod storage;
 pub use mcp_oauth_jwt_validate::crypto::JwsSigner as TokenSigner;
 pub use server::{
     AsConfig, AsConfigError, AuthorizationServer, AuthorizeOutcome, AutoApprove, Consent,
-    ConsentDecision, ConsentRequest, MAX_CONTACTS, MAX_FORM_LEN, MAX_METADATA_STRING,
+    ConsentDecision, ConsentRequest, Handled, MAX_CONTACTS, MAX_FORM_LEN, MAX_METADATA_STRING,
     MAX_QUERY_LEN, OAuthError, ResourceServer,
 };
 pub use storage::{

@@ -10,6 +10,7 @@ mod introspect;
 mod metadata;
 mod register;
 mod revoke;
+mod route;
 mod token;
 
 pub use authorize::AuthorizeOutcome;
@@ -20,6 +21,7 @@ pub use config::{
 pub use error::OAuthError;
 use error::json_response;
 use register::storable;
+pub use route::Handled;
 
 use core::fmt;
 use std::collections::HashMap;

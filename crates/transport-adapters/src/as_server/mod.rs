@@ -13,9 +13,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
-use mcp_oauth_authorization_server::{
-    AuthorizationServer, AuthorizeOutcome, MAX_FORM_LEN, Storage,
-};
+use mcp_oauth_authorization_server::{AuthorizationServer, Handled, MAX_FORM_LEN, Storage};
 use mcp_oauth_dcr::CimdPolicy;
 use mcp_oauth_guard::{Rate, RateLimiter, TrustedProxies};
 
@@ -151,87 +149,42 @@ impl<S: Storage + 'static> AsService<S> {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let issuer_path =
-            mcp_oauth_resource_indicators::ResourceUri::parse(&self.server.config().issuer)
-                .map(|u| u.path().trim_end_matches('/').to_owned())
-                .unwrap_or_default();
-        let path = req.uri().path().to_owned();
-        let route = if path == format!("/.well-known/oauth-authorization-server{issuer_path}") {
-            "/.well-known/oauth-authorization-server"
-        } else {
-            match path.strip_prefix(issuer_path.as_str()) {
-                Some(r) => r,
-                None => return plain(StatusCode::NOT_FOUND, "not found"),
-            }
-        }
-        .to_owned();
-        let method = req.method().clone();
-        let authorization = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let query = req.uri().query().unwrap_or("").to_owned();
-        // The client's address: the peer, or what a trusted proxy says it forwarded.
+        // Discovery documents are cheap and public; every other endpoint is rate-limited
+        // per source (the client's address, or what a trusted proxy forwarded).
+        let path = req.uri().path();
+        let discovery = path.starts_with("/.well-known/") || path.ends_with("/jwks");
         let peer = peer.map(|p| self.proxies.client_addr(p.ip(), req.headers()));
+        if !discovery && let Some(r) = self.too_many(peer) {
+            return r;
+        }
+        let (parts, body) = req.into_parts();
+        let body = if parts.method == Method::POST {
+            match Limited::new(body, MAX_FORM_LEN).collect().await {
+                Ok(b) => b.to_bytes().to_vec(),
+                Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+            }
+        } else {
+            Vec::new()
+        };
+        let req = Request::from_parts(parts, body);
+        let Some(entropy) = fill::<64>() else {
+            return no_entropy();
+        };
         let s = &self.server;
         let as_full = |r: Response<Vec<u8>>| r.map(|b| Full::new(Bytes::from(b)));
-        match (method, route.as_str()) {
-            (Method::GET, "/.well-known/oauth-authorization-server") => {
-                as_full(s.metadata_response())
-            }
-            (Method::GET, "/jwks") => as_full(s.jwks_response()),
-            (Method::GET, "/authorize") => {
-                if let Some(r) = self.too_many(peer) {
-                    return r;
-                }
-                let Some(entropy) = fill::<64>() else {
-                    return no_entropy();
-                };
-                let mut outcome = s.authorize(now(), &query, None, &entropy);
-                if let AuthorizeOutcome::FetchClientMetadata { url } = &outcome {
-                    let doc = self.fetch_cimd(url).await;
-                    outcome = match doc {
-                        Ok(d) => s.authorize(now(), &query, Some(&d), &entropy),
-                        Err(e) => {
-                            return plain(
-                                StatusCode::BAD_REQUEST,
-                                &format!("client metadata document: {e}"),
-                            );
-                        }
-                    };
-                }
-                match outcome {
-                    AuthorizeOutcome::Redirect(r) | AuthorizeOutcome::ErrorPage(r) => as_full(r),
-                    AuthorizeOutcome::FetchClientMetadata { .. } => {
-                        plain(StatusCode::BAD_REQUEST, "client metadata document unusable")
-                    }
-                    _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "unexpected"),
-                }
-            }
-            (Method::POST, "/token" | "/register" | "/revoke" | "/introspect") => {
-                if let Some(r) = self.too_many(peer) {
-                    return r;
-                }
-                let body = match Limited::new(req.into_body(), MAX_FORM_LEN).collect().await {
-                    Ok(b) => b.to_bytes(),
-                    Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
-                };
-                let a = authorization.as_deref();
-                as_full(match route.as_str() {
-                    "/token" => match fill() {
-                        Some(e) => s.token(now(), a, &body, &e),
-                        None => return no_entropy(),
-                    },
-                    "/register" => match fill() {
-                        Some(e) => s.register(now(), peer, a, &body, &e),
-                        None => return no_entropy(),
-                    },
-                    "/revoke" => s.revoke(now(), a, &body),
-                    _ => s.introspect(now(), a, &body),
-                })
-            }
-            _ => plain(StatusCode::NOT_FOUND, "not found"),
+        match s.handle(now(), &req, peer, &entropy, None) {
+            Handled::Respond(r) => as_full(r),
+            Handled::FetchClientMetadata { url } => match self.fetch_cimd(&url).await {
+                Ok(doc) => match s.handle(now(), &req, peer, &entropy, Some(&doc)) {
+                    Handled::Respond(r) => as_full(r),
+                    _ => plain(StatusCode::BAD_REQUEST, "client metadata document unusable"),
+                },
+                Err(e) => plain(
+                    StatusCode::BAD_REQUEST,
+                    &format!("client metadata document: {e}"),
+                ),
+            },
+            _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "unexpected"),
         }
     }
 
