@@ -6,9 +6,9 @@
 //!
 //! Scenarios: the whole flow; step-up on `403 insufficient_scope`; refresh ahead of
 //! expiry; expiry in the middle of a session (401, refresh, retry); a second
-//! authorization server. Still to come (they need the AS to rotate its signing key and a
-//! multi-tenant world): key rotation, and a tenant's token refused at another tenant
-//! (today shown through the tower layer in `transport-adapters/src/rs/tests/tenants.rs`).
+//! authorization server; a tenant's token refused at another tenant (one multi-tenant
+//! resource server, two hosts, two authorization servers). Still to come: key rotation
+//! (it needs the authorization server to rotate its signing key, with durable state).
 
 #![allow(
     clippy::unwrap_used,
@@ -95,18 +95,20 @@ struct World {
     log: Vec<String>,
 }
 
-fn as_server(issuer: &str, subject: &str, access_ttl: u64) -> AuthorizationServer<MemoryStorage> {
+/// An authorization server at `issuer` for `resource`: tokens for 300 s, automatic
+/// consent for `alice`.
+fn as_server(issuer: &str, resource: &str) -> AuthorizationServer<MemoryStorage> {
     let mut config = AsConfig::new(issuer).resource(
-        ResourceUri::parse(MCP).unwrap(),
+        ResourceUri::parse(resource).unwrap(),
         ["mcp:tools", "mcp:read", "mcp:write"],
     );
-    config.access_ttl = access_ttl;
+    config.access_ttl = 300;
     AuthorizationServer::new(
         config,
         MemoryStorage::new(),
         Box::new(Es256Signer::generate().unwrap()),
         Box::new(AutoApprove {
-            subject: subject.into(),
+            subject: "alice".into(),
         }),
     )
     .unwrap()
@@ -121,7 +123,7 @@ impl World {
     /// it, asking `mcp:tools mcp:read` first and `mcp:write` for `echo`.
     fn new(issuer: &'static str) -> World {
         let me = ResourceUri::parse(MCP).unwrap();
-        let server = as_server(issuer, "alice", 300);
+        let server = as_server(issuer, MCP);
         let keys = Arc::new(SharedKeys(RwLock::new(jwks_of(&server))));
         let prm = PrmBuilder::new(me.clone())
             .authorization_server(issuer)
@@ -174,7 +176,7 @@ impl World {
                 other => panic!("{other:?}"),
             };
         }
-        assert_eq!(host, "mcp.example", "nothing else exists");
+        assert!(host.ends_with("mcp.example"), "nothing else exists: {host}");
         self.mcp(req)
     }
 
@@ -301,6 +303,11 @@ impl World {
     /// the held token, a 401/403 is answered by the policy (refresh, authorize, step up,
     /// give up). Returns the final status.
     fn call(&mut self, tool: &str) -> StatusCode {
+        self.call_at(MCP, tool)
+    }
+
+    /// [`call`](Self::call) at another MCP URL (a tenant's).
+    fn call_at(&mut self, url: &str, tool: &str) -> StatusCode {
         for _ in 0..6 {
             match self
                 .client
@@ -328,14 +335,14 @@ impl World {
             let body = format!(
                 r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}"}}}}"#
             );
-            let mut req = Request::post(MCP).header("content-type", "application/json");
+            let mut req = Request::post(url).header("content-type", "application/json");
             if let Some(t) = &token {
                 req = req.header("authorization", format!("Bearer {t}"));
             }
             let resp = self.send(req.body(body.into_bytes()).unwrap());
             let status = resp.status();
             if status.is_success() {
-                self.client.policy.handle_success(MCP, tool);
+                self.client.policy.handle_success(url, tool);
                 return status;
             }
             let challenge = bearer_challenge(
@@ -344,7 +351,7 @@ impl World {
                     .iter()
                     .map(http::HeaderValue::as_bytes),
             );
-            let rejection = Rejection::new(MCP, tool, status)
+            let rejection = Rejection::new(url, tool, status)
                 .with_challenge(challenge.as_ref())
                 .with_held(self.client.credential.as_ref())
                 .with_rejected(token.as_deref());
@@ -362,7 +369,7 @@ impl World {
             let flow = reauthorize
                 .build_flow(
                     self.client.config.clone(),
-                    ResourceUri::parse(MCP).unwrap(),
+                    ResourceUri::parse(url).unwrap(),
                     self.client.clients.clone().into_iter().collect(),
                     self.client.credential.as_ref(),
                     None,
@@ -486,7 +493,7 @@ fn expiry_mid_session_refreshes_once() {
 fn a_second_authorization_server() {
     let mut w = World::new(AS1);
     assert_eq!(w.call("whoami"), StatusCode::OK);
-    w.servers.insert(AS2, as_server(AS2, "alice", 300));
+    w.servers.insert(AS2, as_server(AS2, MCP));
     let moved = World::new(AS2);
     w.rs = moved.rs;
     w.keys = moved.keys;
@@ -499,4 +506,87 @@ fn a_second_authorization_server() {
     );
     assert_eq!(w.client.credential.as_ref().unwrap().issuer, AS2);
     assert!(w.client.clients.contains_key(AS2), "registered at AS2");
+}
+
+/// One multi-tenant MCP server: `a.mcp.example` trusts AS1, `b.mcp.example` trusts AS2.
+/// The client authorizes at each through the same flow; a's token presented at b is
+/// refused (`401 invalid_token`), and a host that is no tenant's is `404`.
+#[test]
+fn a_tenants_token_is_refused_at_another_tenant() {
+    use mcp_oauth_resource_server::Tenants;
+    use mcp_oauth_tenant::{IssuerTrust, Registry, Resolver, TenantId, TenantTrust};
+
+    const A: &str = "https://a.mcp.example/mcp";
+    const B: &str = "https://b.mcp.example/mcp";
+    let mut w = World::new(AS1);
+    let as1 = as_server(AS1, A);
+    let as2 = as_server(AS2, B);
+    let tenant = |id: &str, url: &str, issuer: &str| {
+        let me = ResourceUri::parse(url).unwrap();
+        let prm = PrmBuilder::new(me.clone())
+            .authorization_server(issuer)
+            .build()
+            .unwrap();
+        TenantTrust::new(TenantId::new(id), me.clone())
+            .issuer(
+                issuer,
+                IssuerTrust::new(Policy::new(issuer, &me), Arc::new(KeySet::default())),
+            )
+            .prm(prm)
+    };
+    let mut registry = Registry::new(Resolver::Host);
+    registry.add("a.mcp.example", tenant("a", A, AS1)).unwrap();
+    registry.add("b.mcp.example", tenant("b", B, AS2)).unwrap();
+    let keys: Vec<(String, Arc<dyn KeySource>)> = vec![
+        (
+            AS1.to_owned(),
+            Arc::new(SharedKeys(RwLock::new(jwks_of(&as1)))),
+        ),
+        (
+            AS2.to_owned(),
+            Arc::new(SharedKeys(RwLock::new(jwks_of(&as2)))),
+        ),
+    ];
+    w.rs = ResourceServer::multi_tenant(Tenants::new(registry, keys).unwrap());
+    w.servers = HashMap::from([(AS1, as1), (AS2, as2)]);
+
+    assert_eq!(w.call_at(A, "whoami"), StatusCode::OK);
+    let token_a = w
+        .client
+        .credential
+        .as_ref()
+        .unwrap()
+        .tokens
+        .access_token
+        .expose()
+        .to_owned();
+    assert_eq!(w.client.credential.as_ref().unwrap().issuer, AS1);
+    let replay = |w: &mut World, url: &str| {
+        w.send(
+            Request::post(url)
+                .header("authorization", format!("Bearer {token_a}"))
+                .header("content-type", "application/json")
+                .body(
+                    br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#
+                        .to_vec(),
+                )
+                .unwrap(),
+        )
+    };
+    assert_eq!(replay(&mut w, A).status(), StatusCode::OK);
+    let at_b = replay(&mut w, B);
+    assert_eq!(at_b.status(), StatusCode::UNAUTHORIZED);
+    let challenge = at_b.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    assert!(
+        challenge.contains("https://b.mcp.example/.well-known/oauth-protected-resource/mcp"),
+        "{challenge}"
+    );
+    assert_eq!(
+        replay(&mut w, "https://c.mcp.example/mcp").status(),
+        StatusCode::NOT_FOUND
+    );
+    // The client itself authorizes at b through AS2, with b's own token.
+    assert_eq!(w.call_at(B, "whoami"), StatusCode::OK);
+    assert_eq!(w.client.credential.as_ref().unwrap().issuer, AS2);
 }
