@@ -34,37 +34,12 @@ use mcp_oauth_jwt_validate::crypto::{Es256Signer, Ring};
 use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, Validator};
 use mcp_oauth_prm_metadata::{PrmBuilder, PrmEndpoint};
 use mcp_oauth_resource_server::{Decision, KeySource, Now, OperationScopes, ResourceServer};
+use mcp_oauth_tests::rng::CountingRng;
 
 const AS1: &str = "https://as1.example";
 const AS2: &str = "https://as2.example";
 const MCP: &str = "https://mcp.example/mcp";
 const START: u64 = 1_800_000_000;
-
-/// A deterministic `CryptoRng`: SHA-256 in counter mode over a seed (test entropy only).
-struct TestRng(u64);
-impl rand_core::TryRng for TestRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        use sha2::Digest as _;
-        for chunk in dst.chunks_mut(32) {
-            self.0 += 1;
-            let d = sha2::Sha256::digest(self.0.to_le_bytes());
-            chunk.copy_from_slice(&d[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-impl rand_core::TryCryptoRng for TestRng {}
 
 /// Keys the resource server trusts: replaced when the world rotates them.
 #[derive(Default)]
@@ -86,7 +61,7 @@ struct Client {
 /// Everything, in memory, on one clock.
 struct World {
     now: u64,
-    rng: TestRng,
+    rng: CountingRng,
     servers: HashMap<&'static str, AuthorizationServer<MemoryStorage>>,
     keys: Arc<SharedKeys>,
     rs: ResourceServer,
@@ -140,7 +115,7 @@ impl World {
         let config = ClientConfig::native("world", "http://127.0.0.1:7777/callback");
         World {
             now: START,
-            rng: TestRng(7),
+            rng: CountingRng(7),
             servers: HashMap::from([(issuer, server)]),
             keys,
             rs,

@@ -11,29 +11,7 @@ use serde_json::json;
 
 use super::*;
 
-struct CountingRng(u8);
-
-impl rand_core::TryRng for CountingRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for d in dst {
-            self.0 = self.0.wrapping_add(1);
-            *d = self.0;
-        }
-        Ok(())
-    }
-}
-impl rand_core::TryCryptoRng for CountingRng {}
+use mcp_oauth_tests::rng::CountingRng;
 
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 const MCP: &str = "https://mcp.example.com/mcp";
