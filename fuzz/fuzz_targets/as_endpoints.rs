@@ -9,7 +9,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_authorization_server::{AsConfig, AuthorizationServer, AutoApprove, MemoryStorage, TokenSigner};
+use mcp_oauth_authorization_server::{
+    AsConfig, AuthorizationServer, AutoApprove, MemoryStorage, TokenSigner,
+};
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_resource_indicators::ResourceUri;
 

@@ -9,7 +9,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, UnixTime, Validator, crypto::Ring, peek};
+use mcp_oauth_jwt_validate::{
+    KeySet, KeySetLimits, Policy, UnixTime, Validator, crypto::Ring, peek,
+};
 use mcp_oauth_tests::jwt::{ISSUER, N, RESOURCE, TestKeys};
 
 fn fixture() -> &'static (Validator, KeySet) {

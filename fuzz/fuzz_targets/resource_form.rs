@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_resource_indicators::{MAX_RESOURCES_PER_REQUEST, ResourceUri, resources_from_pairs, url};
+use mcp_oauth_resource_indicators::{
+    MAX_RESOURCES_PER_REQUEST, ResourceUri, resources_from_pairs, url,
+};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(resources) = resources_from_pairs(url::form_urlencoded::parse(data)) {

@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use mcp_oauth_jwt_validate::{KeySet, Policy, Validator};
 use mcp_oauth_common::UnixTime;
+use mcp_oauth_jwt_validate::{KeySet, Policy, Validator};
 use mcp_oauth_prm_metadata::{PrmBuilder, PrmEndpoint};
 use mcp_oauth_resource_indicators::ResourceUri;
 use mcp_oauth_resource_server::{Decision, Now, OperationScopes, ResourceServer, StaticKeys};
@@ -51,9 +51,10 @@ fuzz_target!(|data: &[u8]| {
     let method = ["GET", "POST", "DELETE", "OPTIONS", "HEAD"][usize::from(m % 5)];
     let mut fields = rest.splitn(HEADERS.len() + 2, |&b| b == b'\n');
     let path = String::from_utf8_lossy(fields.next().unwrap_or_default());
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(format!("https://mcp.example.com/{}", path.trim_start_matches('/')));
+    let mut b = http::Request::builder().method(method).uri(format!(
+        "https://mcp.example.com/{}",
+        path.trim_start_matches('/')
+    ));
     for name in HEADERS {
         if let Some(v) = fields.next()
             && let Ok(v) = http::HeaderValue::from_bytes(v)
