@@ -18,25 +18,7 @@ use serde_json::json;
 
 use crate::*;
 
-struct Rng(u8);
-
-impl rand_core::TryRng for Rng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(u32::from(self.0))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        Ok(u64::from(self.0))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for d in dst {
-            self.0 = self.0.wrapping_add(1);
-            *d = self.0;
-        }
-        Ok(())
-    }
-}
-impl rand_core::TryCryptoRng for Rng {}
+use mcp_oauth_tests::rng::CountingRng as Rng;
 
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 const MCP: &str = "https://mcp.example.com/mcp";
