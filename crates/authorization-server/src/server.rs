@@ -19,7 +19,7 @@ pub use config::{
     MAX_FORM_LEN, MAX_METADATA_STRING, MAX_QUERY_LEN, ResourceServer,
 };
 pub use error::OAuthError;
-use error::json_response;
+use error::{json_bytes_response, json_response};
 use register::storable;
 pub use route::Handled;
 
@@ -28,7 +28,7 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use mcp_oauth_common::UnixTime;
+use mcp_oauth_common::{ErrorCode, UnixTime};
 use mcp_oauth_jwt_validate::crypto::JwsSigner as TokenSigner;
 use mcp_oauth_jwt_validate::{KeySet, KeySetLimits, Policy, Validator};
 use mcp_oauth_resource_indicators::ResourceUri;
@@ -83,7 +83,7 @@ fn params(input: &[u8]) -> Result<Params, OAuthError> {
             resources.push(v.into_owned());
         } else if one.insert(k.clone().into_owned(), v.into_owned()).is_some() {
             return Err(OAuthError::bad(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("parameter {k} repeated"),
             ));
         }
@@ -153,28 +153,30 @@ impl<S: Storage> AuthorizationServer<S> {
         &self.storage
     }
 
-    fn resource_for(&self, requested: &[String]) -> Result<&ResourceServer, &'static str> {
+    fn resource_for(&self, requested: &[String]) -> Result<&ResourceServer, ErrorCode> {
         match requested {
-            [] if self.config.resources.len() == 1 => {
-                self.config.resources.first().ok_or("invalid_target")
-            }
+            [] if self.config.resources.len() == 1 => self
+                .config
+                .resources
+                .first()
+                .ok_or(ErrorCode::InvalidTarget),
             [one] => {
-                let r = ResourceUri::parse(one).map_err(|_| "invalid_target")?;
+                let r = ResourceUri::parse(one).map_err(|_| ErrorCode::InvalidTarget)?;
                 self.config
                     .resources
                     .iter()
                     .find(|s| s.resource == r)
-                    .ok_or("invalid_target")
+                    .ok_or(ErrorCode::InvalidTarget)
             }
-            _ => Err("invalid_target"),
+            _ => Err(ErrorCode::InvalidTarget),
         }
     }
 
-    fn check_scopes(rs: &ResourceServer, scope: Option<&str>) -> Result<Vec<String>, &'static str> {
+    fn check_scopes(rs: &ResourceServer, scope: Option<&str>) -> Result<Vec<String>, ErrorCode> {
         let mut out = Vec::new();
         for s in scope.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
             if !(rs.scopes.iter().any(|x| x == s) || s == "offline_access") {
-                return Err("invalid_scope");
+                return Err(ErrorCode::InvalidScope);
             }
             if !out.iter().any(|o: &String| o == s) {
                 out.push(s.to_owned());
@@ -211,7 +213,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 };
                 if p.get("client_secret").is_some() {
                     return Err(OAuthError::bad(
-                        "invalid_request",
+                        ErrorCode::InvalidRequest,
                         "two client authentication methods",
                     ));
                 }

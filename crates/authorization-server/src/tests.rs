@@ -300,6 +300,55 @@ fn code_flow_refresh_rotation_and_reuse() {
 }
 
 /// A replayed code: invalid_grant, and the tokens the first use issued are revoked.
+/// The token endpoint speaks the shared wire vocabulary: its success body reads back as
+/// `mcp_oauth_common::TokenResponse` and its refusals as `ErrorResponse` with a typed code
+/// (issue 15 item 4), so the client parses exactly what the server writes.
+#[test]
+fn token_endpoint_bodies_are_the_shared_wire_types() {
+    use mcp_oauth_common::{ErrorCode, ErrorResponse, TokenResponse};
+    let s = server();
+    let mut e = Counter(0);
+    let c = register(&s, &mut e, "none");
+    let id = c["client_id"].as_str().unwrap().to_owned();
+    let code = code_for(&s, &mut e, &id);
+    let r = exchange(&s, &mut e, &id, &code, NOW);
+    let t = TokenResponse::parse(r.body()).unwrap();
+    assert!(t.is_token_type("Bearer"));
+    assert!(t.expires_in.is_some_and(|s| s > 0));
+    assert!(
+        t.scope
+            .as_deref()
+            .unwrap()
+            .split(' ')
+            .any(|s| s == "mcp:read")
+    );
+    let rt = t.refresh_token.clone().unwrap();
+    assert!(!rt.is_empty() && !t.access_token.is_empty());
+    assert!(!format!("{t:?}").contains(rt.expose()), "Debug redacts");
+
+    let again = exchange(&s, &mut e, &id, &code, NOW);
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    let err = ErrorResponse::parse(again.body()).unwrap();
+    assert_eq!(err.error, ErrorCode::InvalidGrant);
+    let r = s.token(
+        NOW,
+        None,
+        &form(&[("grant_type", "password"), ("client_id", &id)]),
+        &[7; 64],
+    );
+    // Not among the client's registered grant types.
+    assert_eq!(
+        ErrorResponse::parse(r.body()).unwrap().error,
+        ErrorCode::UnauthorizedClient
+    );
+    let r = s.token(NOW, None, &form(&[("grant_type", "password")]), &[7; 64]);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        ErrorResponse::parse(r.body()).unwrap().error,
+        ErrorCode::InvalidClient
+    );
+}
+
 #[test]
 fn code_replay_revokes_what_it_issued() {
     let s = server();

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_oauth_client_flow::{
-    ClientAuth, ClientConfig, CredentialStore, MemoryStore, RegisteredClient, ResourceUri, Secret,
+    ClientAuth, ClientConfig, ClientSecret, CredentialStore, MemoryStore, RegisteredClient,
+    ResourceUri,
 };
 use mcp_oauth_transport_adapters::client::{
     AuthorizedHttpClient, Es256Signer, FileStore, HeadlessBrowser, LoopbackRedirect, OAuthClient,
@@ -240,7 +241,7 @@ async fn run<S: CredentialStore + 'static>(args: Args, store: Arc<S>) -> Result<
     let preregistered = args.client_id.as_ref().map(|id| {
         let c = RegisteredClient::new(id.clone());
         match &args.client_secret {
-            Some(s) => c.with_secret(Secret::new(s.clone())),
+            Some(s) => c.with_secret(ClientSecret::new(s.clone())),
             None => c,
         }
     });

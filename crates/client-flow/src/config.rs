@@ -19,7 +19,7 @@ pub struct IssuerOptions {
     /// (see [`mcp_oauth_as_metadata::Validation::dangerous_assume_s256_for_issuer`]).
     pub dangerous_assume_s256: bool,
     /// An RFC 7591 initial access token for dynamic registration (Okta).
-    pub initial_access_token: Option<mcp_oauth_dcr::Secret>,
+    pub initial_access_token: Option<mcp_oauth_common::AccessToken>,
 }
 
 impl IssuerOptions {
@@ -48,7 +48,7 @@ impl IssuerOptions {
     }
 
     /// An initial access token for dynamic registration.
-    pub fn with_initial_access_token(mut self, token: mcp_oauth_dcr::Secret) -> Self {
+    pub fn with_initial_access_token(mut self, token: mcp_oauth_common::AccessToken) -> Self {
         self.initial_access_token = Some(token);
         self
     }

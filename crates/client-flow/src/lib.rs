@@ -32,7 +32,8 @@ pub use token::{
 };
 
 pub use mcp_oauth_common::UnixTime;
-pub use mcp_oauth_dcr::{ClientMetadata, RegisteredClient, Secret};
+pub use mcp_oauth_common::{AccessToken, ClientSecret, ErrorCode, RefreshToken, TokenResponse};
+pub use mcp_oauth_dcr::{ClientMetadata, RegisteredClient};
 pub use mcp_oauth_prm_metadata::{BearerParams, bearer_params, parse_www_authenticate};
 pub use mcp_oauth_resource_indicators::ResourceUri;
 

@@ -461,7 +461,7 @@ fn registration_priority_and_issuer_binding() {
     assert_eq!(query(&u, "client_id").as_deref(), Some(cimd));
 
     // Pre-registered over CIMD.
-    let pre = RegisteredClient::new("pre").with_secret(Secret::new("s"));
+    let pre = RegisteredClient::new("pre").with_secret(ClientSecret::new("s"));
     let mut flow = AuthFlow::new(c.clone().preregistered(AS, pre.clone()), server(), None).unwrap();
     let _ = send(&mut flow, &mut rng);
     flow.handle_response(NOW, StatusCode::OK, &prm(MCP, &[AS], None))
@@ -638,7 +638,7 @@ fn client_auth_choices() {
         "issuer": AS, "token_endpoint_auth_methods_supported": ["client_secret_post"]
     }))
     .unwrap();
-    let pre = RegisteredClient::new("id").with_secret(Secret::new("s"));
+    let pre = RegisteredClient::new("id").with_secret(ClientSecret::new("s"));
     assert_eq!(client_auth(&pre, &m).method(), "client_secret_post");
     assert_eq!(
         client_auth(&RegisteredClient::new("id"), &m).method(),
@@ -670,7 +670,7 @@ fn token_requests_carry_client_authentication() {
         )
         .unwrap()
     };
-    let r = code_req(&ClientAuth::Basic(Secret::new("sec")));
+    let r = code_req(&ClientAuth::Basic(ClientSecret::new("sec")));
     assert!(
         r.headers()[http::header::AUTHORIZATION]
             .to_str()
@@ -679,7 +679,7 @@ fn token_requests_carry_client_authentication() {
     );
     assert_eq!(form_get(r.body(), "client_secret"), None);
     assert_eq!(form_get(r.body(), "client_id"), None);
-    let r = code_req(&ClientAuth::Post(Secret::new("sec")));
+    let r = code_req(&ClientAuth::Post(ClientSecret::new("sec")));
     assert_eq!(form_get(r.body(), "client_secret").as_deref(), Some("sec"));
     assert_eq!(
         form_get(r.body(), "grant_type").as_deref(),
@@ -757,7 +757,7 @@ fn token_responses() {
         Err(TokenError::InvalidResponse)
     );
     // A refresh response without a new refresh token keeps the old one (RFC 6749 §6).
-    let old = Secret::new("rt0");
+    let old = RefreshToken::new("rt0");
     let t = parse_token_response(
         StatusCode::OK,
         br#"{"access_token":"a2","token_type":"Bearer"}"#,

@@ -6,17 +6,16 @@ use core::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{Method, Request, StatusCode, header};
-use mcp_oauth_common::{JsonLimits, UnixTime, parse_json};
-use mcp_oauth_dcr::Secret;
+use mcp_oauth_common::{
+    AccessToken, ClientSecret, ErrorCode, ErrorResponse, RefreshToken, TokenResponse, UnixTime,
+};
 use mcp_oauth_resource_indicators::ResourceUri;
 use mcp_oauth_resource_indicators::url::form_urlencoded;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::callback::AuthorizationCode;
 
-/// Largest token response read, in bytes.
-pub const MAX_TOKEN_RESPONSE_LEN: usize = 64 * 1024;
+pub use mcp_oauth_common::MAX_TOKEN_RESPONSE_LEN;
 
 /// The `client_assertion_type` of RFC 7523 §2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -29,9 +28,9 @@ pub enum ClientAuth {
     None,
     /// HTTP Basic with the id and secret each form-encoded first (RFC 6749 §2.3.1 and
     /// Appendix B), `client_secret_basic`.
-    Basic(Secret),
+    Basic(ClientSecret),
     /// `client_id` and `client_secret` in the body, `client_secret_post`.
-    Post(Secret),
+    Post(ClientSecret),
     /// A signed JWT (RFC 7523, `private_key_jwt`); see [`client_assertion`].
     PrivateKeyJwt(std::sync::Arc<dyn AssertionSigner>),
 }
@@ -61,7 +60,7 @@ impl ClientAuth {
     /// The authentication a registered client uses: its `token_endpoint_auth_method`
     /// (RFC 7591 default `client_secret_basic` when a secret was issued and no method
     /// named, `none` without a secret).
-    pub fn for_client(method: Option<&str>, secret: Option<&Secret>) -> ClientAuth {
+    pub fn for_client(method: Option<&str>, secret: Option<&ClientSecret>) -> ClientAuth {
         match (method, secret) {
             (Some("client_secret_post"), Some(s)) => ClientAuth::Post(s.clone()),
             (Some("none"), _) | (_, None) => ClientAuth::None,
@@ -120,7 +119,7 @@ pub enum Grant<'a> {
     /// `refresh_token`, optionally narrowing the scope.
     RefreshToken {
         /// The refresh token.
-        refresh_token: &'a Secret,
+        refresh_token: &'a RefreshToken,
         /// A narrower scope, when wanted.
         scope: Option<&'a str>,
     },
@@ -238,7 +237,7 @@ pub fn basic_authorization(client_id: &str, secret: &str) -> String {
 #[non_exhaustive]
 pub struct TokenSet {
     /// The access token.
-    pub access_token: Secret,
+    pub access_token: AccessToken,
     /// `Bearer`.
     pub token_type: String,
     /// When the access token expires, from `expires_in` and the time of the response.
@@ -247,7 +246,7 @@ pub struct TokenSet {
     /// The refresh token, when one was issued (or the previous one, kept when a refresh
     /// response issued none: RFC 6749 §6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<Secret>,
+    pub refresh_token: Option<RefreshToken>,
     /// The granted scope: the response's `scope`, or the requested one when the response
     /// omitted it (RFC 6749 §5.1: identical to the request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,8 +275,8 @@ pub enum TokenError {
     Rejected {
         /// The HTTP status.
         status: u16,
-        /// `error`, e.g. `invalid_grant`.
-        error: String,
+        /// `error`, e.g. [`ErrorCode::InvalidGrant`].
+        error: ErrorCode,
         /// `error_description`, when sent.
         description: Option<String>,
     },
@@ -293,7 +292,7 @@ pub enum TokenError {
 impl TokenError {
     /// Whether this is `invalid_grant` (a spent or revoked refresh token, a bad code).
     pub fn is_invalid_grant(&self) -> bool {
-        matches!(self, TokenError::Rejected { error, .. } if error == "invalid_grant")
+        matches!(self, TokenError::Rejected { error, .. } if *error == ErrorCode::InvalidGrant)
     }
 }
 
@@ -320,25 +319,6 @@ impl fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
-#[derive(Deserialize)]
-struct Success {
-    access_token: String,
-    token_type: String,
-    #[serde(default)]
-    expires_in: Option<Value>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
-}
-
 /// Reads a token response (RFC 6749 §5.1/§5.2). `requested_scope` fills `scope` when the
 /// response omits it; `previous_refresh` is kept when a refresh response issues no new
 /// refresh token. `expires_in` may be a number or a numeric string (some servers send
@@ -348,14 +328,11 @@ pub fn parse_token_response(
     body: &[u8],
     now: UnixTime,
     requested_scope: Option<&str>,
-    previous_refresh: Option<&Secret>,
+    previous_refresh: Option<&RefreshToken>,
 ) -> Result<TokenSet, TokenError> {
-    let limits = JsonLimits::default()
-        .with_max_bytes(MAX_TOKEN_RESPONSE_LEN)
-        .with_max_depth(16);
     if !status.is_success() {
-        return match parse_json::<ErrorBody>(body, &limits) {
-            Ok(e) if status.is_client_error() => Err(TokenError::Rejected {
+        return match ErrorResponse::parse(body) {
+            Some(e) if status.is_client_error() => Err(TokenError::Rejected {
                 status: status.as_u16(),
                 error: e.error,
                 description: e.error_description,
@@ -363,25 +340,18 @@ pub fn parse_token_response(
             _ => Err(TokenError::InvalidResponse),
         };
     }
-    let s: Success = parse_json(body, &limits).map_err(|_| TokenError::InvalidResponse)?;
-    if s.access_token.is_empty() || !s.token_type.eq_ignore_ascii_case("bearer") {
+    let r = TokenResponse::parse(body).map_err(|_| TokenError::InvalidResponse)?;
+    if !r.is_token_type("bearer") {
         return Err(TokenError::InvalidResponse);
     }
-    let expires_in = match s.expires_in {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(n.as_u64().ok_or(TokenError::InvalidResponse)?),
-        Some(Value::String(t)) => Some(t.parse::<u64>().map_err(|_| TokenError::InvalidResponse)?),
-        Some(_) => return Err(TokenError::InvalidResponse),
-    };
     Ok(TokenSet {
-        access_token: Secret::new(s.access_token),
+        access_token: r.access_token,
         token_type: "Bearer".to_owned(),
-        expires_at: expires_in.map(|e| now.add_secs(e)),
-        refresh_token: s
+        expires_at: r.expires_in.map(|e| now.add_secs(e)),
+        refresh_token: r
             .refresh_token
-            .filter(|r| !r.is_empty())
-            .map(Secret::new)
+            .filter(|t| !t.is_empty())
             .or_else(|| previous_refresh.cloned()),
-        scope: s.scope.or_else(|| requested_scope.map(str::to_owned)),
+        scope: r.scope.or_else(|| requested_scope.map(str::to_owned)),
     })
 }

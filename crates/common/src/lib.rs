@@ -17,6 +17,7 @@ pub use wire::{
     AccessToken, BearerError, ClientSecret, ErrorCode, ErrorResponse, RefreshToken, TokenResponse,
     TokenResponseError, ct_eq,
 };
+pub use wire::{MAX_ERROR_RESPONSE_LEN, MAX_TOKEN_RESPONSE_LEN};
 
 /// Default [`JsonLimits::max_bytes`]: 1 MiB.
 pub const DEFAULT_MAX_BYTES: usize = 1024 * 1024;

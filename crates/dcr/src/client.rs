@@ -3,11 +3,10 @@
 use core::fmt;
 
 use http::{Method, Request, StatusCode, header};
-use mcp_oauth_common::{JsonLimits, parse_json};
-use serde::Deserialize;
+use mcp_oauth_common::{AccessToken, ErrorCode, ErrorResponse, JsonLimits, parse_json};
 use serde_json::Value;
 
-use crate::{ClientMetadata, RegisteredClient, RegistrationErrorCode, Secret};
+use crate::{ClientMetadata, RegisteredClient, RegistrationErrorCode};
 
 /// Largest registration response read, in bytes.
 pub const MAX_RESPONSE_LEN: usize = 64 * 1024;
@@ -17,7 +16,7 @@ pub const MAX_RESPONSE_LEN: usize = 64 * 1024;
 pub fn registration_request(
     endpoint: &str,
     metadata: &ClientMetadata,
-    initial_access_token: Option<&Secret>,
+    initial_access_token: Option<&AccessToken>,
 ) -> Result<Request<Vec<u8>>, http::Error> {
     let mut b = Request::builder()
         .method(Method::POST)
@@ -37,7 +36,7 @@ pub enum RegistrationError {
     /// The server refused with an RFC 7591 §3.2.2 error (HTTP 400).
     Rejected {
         /// The error code as sent.
-        code: String,
+        code: ErrorCode,
         /// `error_description`, when sent.
         description: Option<String>,
     },
@@ -50,7 +49,7 @@ impl RegistrationError {
     /// The refusal as a known code, when it is one.
     pub fn code(&self) -> Option<RegistrationErrorCode> {
         match self {
-            RegistrationError::Rejected { code, .. } => RegistrationErrorCode::parse(code),
+            RegistrationError::Rejected { code, .. } => RegistrationErrorCode::parse(code.as_str()),
             RegistrationError::InvalidResponse => None,
         }
     }
@@ -75,13 +74,6 @@ impl fmt::Display for RegistrationError {
 
 impl std::error::Error for RegistrationError {}
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
-}
-
 /// Reads a registration response (FORMAT `dcr-response`): a 2xx with a JSON object holding
 /// a non-empty string `client_id` (RFC 7591 says 201; some servers send 200 with the same
 /// body, which is accepted); a 400 with `{"error": …}` is
@@ -94,12 +86,12 @@ pub fn parse_registration_response(
         .with_max_bytes(MAX_RESPONSE_LEN)
         .with_max_depth(16);
     if status == StatusCode::BAD_REQUEST {
-        return match parse_json::<ErrorBody>(body, &limits) {
-            Ok(e) => Err(RegistrationError::Rejected {
+        return match ErrorResponse::parse(body) {
+            Some(e) => Err(RegistrationError::Rejected {
                 code: e.error,
                 description: e.error_description,
             }),
-            Err(_) => Err(RegistrationError::InvalidResponse),
+            None => Err(RegistrationError::InvalidResponse),
         };
     }
     if !status.is_success() {

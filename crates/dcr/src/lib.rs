@@ -14,7 +14,8 @@ pub use cimd::{
 pub use client::{
     MAX_RESPONSE_LEN, RegistrationError, parse_registration_response, registration_request,
 };
-pub use metadata::{ClientMetadata, DEFAULT_AUTH_METHOD, RegisteredClient, Secret};
+pub use mcp_oauth_common::{AccessToken, ClientSecret};
+pub use metadata::{ClientMetadata, DEFAULT_AUTH_METHOD, RegisteredClient};
 pub use redirect::{
     DEFAULT_MAX_REDIRECT_URI_LEN, DEFAULT_MAX_REDIRECT_URIS, RedirectError, RedirectKind,
     RedirectPolicy, redirect_matches,
@@ -59,6 +60,12 @@ impl RegistrationErrorCode {
         ]
         .into_iter()
         .find(|c| c.as_str() == code)
+    }
+}
+
+impl From<RegistrationErrorCode> for mcp_oauth_common::ErrorCode {
+    fn from(code: RegistrationErrorCode) -> Self {
+        mcp_oauth_common::ErrorCode::parse(code.as_str())
     }
 }
 

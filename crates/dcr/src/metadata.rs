@@ -1,46 +1,9 @@
-//! RFC 7591 §2 client metadata, the §3.2.1 registration response, and a redacted secret.
+//! RFC 7591 §2 client metadata and the §3.2.1 registration response (its secrets are the
+//! common wire newtypes [`ClientSecret`] and [`AccessToken`]).
 
-use core::fmt;
-
-use mcp_oauth_common::UnixTime;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use mcp_oauth_common::{AccessToken, ClientSecret, UnixTime};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use zeroize::Zeroizing;
-
-/// A secret from the authorization server (`client_secret`, `registration_access_token`).
-/// `Debug` and `Display` never show it; its memory is zeroed on drop.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(Zeroizing::new(value.into()))
-    }
-
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret::new)
-    }
-}
 
 /// RFC 7591 §2 client metadata (plus OIDC `application_type`, which MCP requires clients
 /// to send). Every defined member has its JSON type; unknown members are kept in
@@ -177,7 +140,7 @@ pub struct RegisteredClient {
     pub client_id: String,
     /// The client secret, when the server issued one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<Secret>,
+    pub client_secret: Option<ClientSecret>,
     /// When the identifier was issued (seconds since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id_issued_at: Option<u64>,
@@ -186,7 +149,7 @@ pub struct RegisteredClient {
     pub client_secret_expires_at: Option<u64>,
     /// RFC 7592 registration access token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registration_access_token: Option<Secret>,
+    pub registration_access_token: Option<AccessToken>,
     /// RFC 7592 client configuration endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_client_uri: Option<String>,
@@ -211,7 +174,7 @@ impl RegisteredClient {
     }
 
     /// With a client secret (a confidential pre-registered client).
-    pub fn with_secret(mut self, secret: Secret) -> Self {
+    pub fn with_secret(mut self, secret: ClientSecret) -> Self {
         self.client_secret = Some(secret);
         self
     }

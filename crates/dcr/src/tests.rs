@@ -41,7 +41,7 @@ fn client_request_round_trips_through_the_server() {
     let req = registration_request(
         "https://as.example.com/register",
         &m,
-        Some(&Secret::new("iat-123")),
+        Some(&AccessToken::new("iat-123")),
     )
     .unwrap();
     assert_eq!(req.headers()["authorization"], "Bearer iat-123");

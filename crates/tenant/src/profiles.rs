@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use mcp_oauth_client_flow::{ClientConfig, IssuerOptions, RegisteredClient, Secret};
+use mcp_oauth_client_flow::{
+    AccessToken, ClientConfig, ClientSecret, IssuerOptions, RegisteredClient,
+};
 use mcp_oauth_jwt_validate::{Algorithm, ClientIdClaim, KeySet, Policy, ScopeClaim};
 
 use crate::trust::{EntraTemplate, IssuerTrust};
@@ -67,7 +69,7 @@ impl ClientProfile {
 fn client(id: &str, secret: Option<&str>) -> RegisteredClient {
     let c = RegisteredClient::new(id);
     match secret {
-        Some(s) => c.with_secret(Secret::new(s)),
+        Some(s) => c.with_secret(ClientSecret::new(s)),
         None => c,
     }
 }
@@ -286,7 +288,7 @@ pub mod okta {
         ClientProfile {
             issuer: issuer(domain, auth_server_id),
             options: match initial_access_token {
-                Some(t) => IssuerOptions::default().with_initial_access_token(Secret::new(t)),
+                Some(t) => IssuerOptions::default().with_initial_access_token(AccessToken::new(t)),
                 None => IssuerOptions::default(),
             },
             client: None,

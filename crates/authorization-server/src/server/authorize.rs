@@ -1,7 +1,7 @@
 //! The authorization endpoint (OAuth 2.1 §4.1.1, RFC 8707, RFC 9207).
 
 use http::{HeaderValue, Response, StatusCode, header};
-use mcp_oauth_common::UnixTime;
+use mcp_oauth_common::{ErrorCode, UnixTime};
 use mcp_oauth_dcr::{CheckedDocument, redirect_matches};
 use mcp_oauth_pkce::CodeChallenge;
 use mcp_oauth_resource_indicators::url::Url;
@@ -152,15 +152,15 @@ impl<S: Storage> AuthorizationServer<S> {
         // error before the user has interacted would make this server an open redirector
         // (RFC 9700 §4.11.2, BCP-1): for those clients the error is shown instead.
         let state = p.get("state");
-        let redirect_error = |code: &str, desc: &str| {
-            let mut pairs = vec![("error", code), ("error_description", desc)];
+        let redirect_error = |code: ErrorCode, desc: &str| {
+            let mut pairs = vec![("error", code.as_str()), ("error_description", desc)];
             if let Some(s) = state {
                 pairs.push(("state", s));
             }
             self.redirect(&redirect_uri, &pairs)
         };
         let trusted = client.trusted();
-        let err = |code: &str, desc: &str| {
+        let err = |code: ErrorCode, desc: &str| {
             if trusted {
                 redirect_error(code, desc)
             } else {
@@ -168,14 +168,17 @@ impl<S: Storage> AuthorizationServer<S> {
             }
         };
         if p.get("response_type") != Some("code") {
-            return err("unsupported_response_type", "only response_type=code");
+            return err(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code",
+            );
         }
         let challenge = match CodeChallenge::from_request(
             p.get("code_challenge"),
             p.get("code_challenge_method"),
         ) {
             Ok(c) => c,
-            Err(e) => return err(e.oauth_error_code(), &e.to_string()),
+            Err(e) => return err(ErrorCode::parse(e.oauth_error_code()), &e.to_string()),
         };
         let rs = match self.resource_for(&p.resources) {
             Ok(r) => r,
@@ -200,7 +203,9 @@ impl<S: Storage> AuthorizationServer<S> {
                     .collect::<Vec<_>>(),
             ),
             // The user has seen the request: the refusal goes back to the client.
-            ConsentDecision::Deny => return redirect_error("access_denied", "the user refused"),
+            ConsentDecision::Deny => {
+                return redirect_error(ErrorCode::AccessDenied, "the user refused");
+            }
         };
         let (code_bytes, family_bytes) = entropy.split_at(32);
         let code = b64(code_bytes);

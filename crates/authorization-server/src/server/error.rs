@@ -3,7 +3,8 @@
 use core::fmt;
 
 use http::{HeaderValue, Response, StatusCode, header};
-use serde_json::{Value, json};
+use mcp_oauth_common::{ErrorCode, ErrorResponse};
+use serde_json::Value;
 
 /// An OAuth error response (RFC 6749 §5.2, RFC 7009, RFC 7662, RFC 8707).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,7 +12,7 @@ pub struct OAuthError {
     /// HTTP status.
     pub status: StatusCode,
     /// The error code.
-    pub error: &'static str,
+    pub error: ErrorCode,
     /// A description (never echoes a secret).
     pub description: String,
 }
@@ -19,7 +20,7 @@ pub struct OAuthError {
 impl OAuthError {
     pub(super) fn new(
         status: StatusCode,
-        error: &'static str,
+        error: ErrorCode,
         description: impl Into<String>,
     ) -> Self {
         OAuthError {
@@ -29,24 +30,22 @@ impl OAuthError {
         }
     }
 
-    pub(super) fn bad(error: &'static str, description: impl Into<String>) -> Self {
+    pub(super) fn bad(error: ErrorCode, description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, error, description)
     }
 
     pub(super) fn invalid_client() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_client",
+            ErrorCode::InvalidClient,
             "client authentication failed",
         )
     }
 
     /// As a JSON response.
     pub fn response(&self) -> Response<Vec<u8>> {
-        let mut r = json_response(
-            self.status,
-            &json!({"error": self.error, "error_description": self.description}),
-        );
+        let body = ErrorResponse::new(self.error.clone(), self.description.clone());
+        let mut r = json_bytes_response(self.status, body.to_json());
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -66,7 +65,12 @@ impl fmt::Display for OAuthError {
 impl std::error::Error for OAuthError {}
 
 pub(super) fn json_response(status: StatusCode, v: &Value) -> Response<Vec<u8>> {
-    let mut r = Response::new(v.to_string().into_bytes());
+    json_bytes_response(status, v.to_string().into_bytes())
+}
+
+/// A JSON body that is already serialised, with `Cache-Control: no-store`.
+pub(super) fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(

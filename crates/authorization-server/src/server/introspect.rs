@@ -1,7 +1,7 @@
 //! Token introspection (RFC 7662) for the configured resource servers.
 
 use http::{Response, StatusCode};
-use mcp_oauth_common::UnixTime;
+use mcp_oauth_common::{ErrorCode, UnixTime};
 use serde_json::{Value, json};
 
 use super::{AuthorizationServer, MAX_FORM_LEN, OAuthError, json_response, params, set, sha256};
@@ -27,7 +27,10 @@ impl<S: Storage> AuthorizationServer<S> {
     ) -> Response<Vec<u8>> {
         let run = || -> Result<Value, OAuthError> {
             if body.len() > MAX_FORM_LEN {
-                return Err(OAuthError::bad("invalid_request", "request too large"));
+                return Err(OAuthError::bad(
+                    ErrorCode::InvalidRequest,
+                    "request too large",
+                ));
             }
             let p = params(body)?;
             let caller = self.authenticate(authorization, &p)?;
@@ -46,13 +49,13 @@ impl<S: Storage> AuthorizationServer<S> {
             {
                 return Err(OAuthError::new(
                     StatusCode::FORBIDDEN,
-                    "unauthorized_client",
+                    ErrorCode::UnauthorizedClient,
                     "this client may not introspect tokens",
                 ));
             }
             let token = p
                 .get("token")
-                .ok_or_else(|| OAuthError::bad("invalid_request", "token is missing"))?;
+                .ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "token is missing"))?;
             let access = || {
                 let ctx = self.own_token(token, now)?;
                 let jti = ctx.token_id()?;

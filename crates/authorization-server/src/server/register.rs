@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use http::{HeaderValue, Response, StatusCode, header};
-use mcp_oauth_common::{UnixTime, source_key};
+use mcp_oauth_common::{ErrorCode, UnixTime, source_key};
 use mcp_oauth_dcr::{ClientMetadata, RegistrationErrorCode, RegistrationRequestError, Rejection};
 use serde_json::{Value, json};
 
@@ -73,7 +73,7 @@ pub(super) fn storable(mut m: ClientMetadata) -> Result<ClientMetadata, Rejectio
 fn limit_response(now: UnixTime, e: ClientLimitReached) -> Response<Vec<u8>> {
     let mut r = OAuthError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "temporarily_unavailable",
+        ErrorCode::TemporarilyUnavailable,
         format!("{e}; try again later"),
     )
     .response();
@@ -119,7 +119,7 @@ impl<S: Storage> AuthorizationServer<S> {
             Err(_) => {
                 let mut r = OAuthError::new(
                     StatusCode::UNAUTHORIZED,
-                    "invalid_token",
+                    ErrorCode::InvalidToken,
                     "initial access token required",
                 )
                 .response();

@@ -1,7 +1,7 @@
 //! Token revocation (RFC 7009).
 
 use http::{Response, StatusCode};
-use mcp_oauth_common::UnixTime;
+use mcp_oauth_common::{ErrorCode, UnixTime};
 use serde_json::json;
 
 use super::{AuthorizationServer, MAX_FORM_LEN, OAuthError, json_response, params, sha256};
@@ -18,13 +18,16 @@ impl<S: Storage> AuthorizationServer<S> {
     ) -> Response<Vec<u8>> {
         let run = || -> Result<(), OAuthError> {
             if body.len() > MAX_FORM_LEN {
-                return Err(OAuthError::bad("invalid_request", "request too large"));
+                return Err(OAuthError::bad(
+                    ErrorCode::InvalidRequest,
+                    "request too large",
+                ));
             }
             let p = params(body)?;
             let client = self.authenticate(authorization, &p)?;
             let token = p
                 .get("token")
-                .ok_or_else(|| OAuthError::bad("invalid_request", "token is missing"))?;
+                .ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "token is missing"))?;
             if let Some(r) = self.storage.refresh(&sha256(token.as_bytes())) {
                 if r.client_id == client.client_id {
                     self.storage.revoke_family(&r.family, now);

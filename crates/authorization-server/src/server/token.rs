@@ -3,14 +3,14 @@
 //! signing seam.
 
 use http::{Response, StatusCode};
-use mcp_oauth_common::UnixTime;
+use mcp_oauth_common::{AccessToken, ErrorCode, RefreshToken, TokenResponse, UnixTime};
 use mcp_oauth_jwt_validate::crypto::{sign_compact, typ_header};
 use mcp_oauth_pkce::CodeChallenge;
 use serde_json::{Value, json};
 
 use super::{
-    AuthorizationServer, MAX_FORM_LEN, OAuthError, b64, json_response, params, same_resource, set,
-    sha256,
+    AuthorizationServer, MAX_FORM_LEN, OAuthError, b64, json_bytes_response, params, same_resource,
+    set, sha256,
 };
 use crate::storage::{RefreshRecord, Storage, StoredClient};
 
@@ -65,7 +65,7 @@ impl<S: Storage> AuthorizationServer<S> {
             sign_compact(self.signer.as_ref(), typ_header("at+jwt"), &claims).map_err(|_| {
                 OAuthError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
+                    ErrorCode::ServerError,
                     "signing failed",
                 )
             })?;
@@ -74,13 +74,9 @@ impl<S: Storage> AuthorizationServer<S> {
             // No longer a pending registration: kept, and off its source's count.
             self.storage.mark_client_granted(&client.client_id);
         }
-        let mut body = json!({
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": self.config.access_ttl,
-        });
+        let mut body = TokenResponse::bearer(AccessToken::new(token), Some(self.config.access_ttl));
         if !scope.is_empty() {
-            set(&mut body, "scope", Value::from(scope));
+            body = body.with_scope(scope);
         }
         if with_refresh {
             let refresh = b64(refresh_bytes);
@@ -96,9 +92,9 @@ impl<S: Storage> AuthorizationServer<S> {
                     rotated: false,
                 },
             );
-            set(&mut body, "refresh_token", Value::from(refresh));
+            body = body.with_refresh_token(RefreshToken::new(refresh));
         }
-        Ok(json_response(StatusCode::OK, &body))
+        Ok(json_bytes_response(StatusCode::OK, body.to_json()))
     }
 
     /// The token endpoint: `authorization_code` (PKCE verified, code single use, bound to
@@ -135,27 +131,30 @@ impl<S: Storage> AuthorizationServer<S> {
         entropy: &[u8; 64],
     ) -> Result<Response<Vec<u8>>, OAuthError> {
         if body.len() > MAX_FORM_LEN {
-            return Err(OAuthError::bad("invalid_request", "request too large"));
+            return Err(OAuthError::bad(
+                ErrorCode::InvalidRequest,
+                "request too large",
+            ));
         }
         let p = params(body)?;
         let client = self.authenticate(authorization, &p)?;
         let grants = client.metadata.grant_types_or_default();
         let grant = p
             .get("grant_type")
-            .ok_or_else(|| OAuthError::bad("invalid_request", "grant_type is missing"))?;
+            .ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "grant_type is missing"))?;
         if !grants.iter().any(|g| g == grant) {
             return Err(OAuthError::bad(
-                "unauthorized_client",
+                ErrorCode::UnauthorizedClient,
                 "grant type not registered for this client",
             ));
         }
         let refresh_allowed = grants.iter().any(|g| g == "refresh_token");
-        let invalid_grant = |d: &str| OAuthError::bad("invalid_grant", d);
+        let invalid_grant = |d: &str| OAuthError::bad(ErrorCode::InvalidGrant, d);
         match grant {
             "authorization_code" => {
                 let code = p
                     .get("code")
-                    .ok_or_else(|| OAuthError::bad("invalid_request", "code is missing"))?;
+                    .ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "code is missing"))?;
                 // The code is spent by this presentation whatever follows (see
                 // `token`): a failed check does not leave it for another try.
                 let (rec, replayed) = self
@@ -175,7 +174,7 @@ impl<S: Storage> AuthorizationServer<S> {
                     ));
                 }
                 let verifier = p.get("code_verifier").ok_or_else(|| {
-                    OAuthError::bad("invalid_request", "code_verifier is missing")
+                    OAuthError::bad(ErrorCode::InvalidRequest, "code_verifier is missing")
                 })?;
                 let challenge = CodeChallenge::parse_s256(&rec.challenge)
                     .map_err(|_| invalid_grant("bad code"))?;
@@ -193,7 +192,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 }
                 if !same_resource(&p.resources, &rec.resource) {
                     return Err(OAuthError::bad(
-                        "invalid_target",
+                        ErrorCode::InvalidTarget,
                         "resource differs from the authorization request",
                     ));
                 }
@@ -209,7 +208,7 @@ impl<S: Storage> AuthorizationServer<S> {
             }
             "refresh_token" => {
                 let token = p.get("refresh_token").ok_or_else(|| {
-                    OAuthError::bad("invalid_request", "refresh_token is missing")
+                    OAuthError::bad(ErrorCode::InvalidRequest, "refresh_token is missing")
                 })?;
                 let digest = sha256(token.as_bytes());
                 let rec = self
@@ -231,7 +230,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 }
                 if !same_resource(&p.resources, &rec.resource) {
                     return Err(OAuthError::bad(
-                        "invalid_target",
+                        ErrorCode::InvalidTarget,
                         "resource differs from the grant",
                     ));
                 }
@@ -243,7 +242,7 @@ impl<S: Storage> AuthorizationServer<S> {
                             .any(|x| !held.contains(&x))
                         {
                             return Err(OAuthError::bad(
-                                "invalid_scope",
+                                ErrorCode::InvalidScope,
                                 "more scope than the grant holds",
                             ));
                         }
@@ -273,7 +272,7 @@ impl<S: Storage> AuthorizationServer<S> {
             "client_credentials" => {
                 if client.secret_hash.is_none() {
                     return Err(OAuthError::bad(
-                        "unauthorized_client",
+                        ErrorCode::UnauthorizedClient,
                         "public clients cannot use client_credentials",
                     ));
                 }
@@ -295,7 +294,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 self.issue(now, &client, &g, entropy)
             }
             _ => Err(OAuthError::bad(
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "grant type not supported",
             )),
         }

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use http::StatusCode;
+use mcp_oauth_common::AccessToken;
 use mcp_oauth_common::UnixTime;
-use mcp_oauth_dcr::{RegisteredClient, Secret};
+use mcp_oauth_dcr::RegisteredClient;
 use mcp_oauth_pkce::CryptoRng;
 
 use crate::store::Credential;
@@ -54,7 +55,7 @@ enum State {
 /// The driver reads the store first and calls [`handle_stored`](Self::handle_stored).
 #[derive(Debug)]
 pub struct RefreshFlow {
-    old: Secret,
+    old: AccessToken,
     state: State,
 }
 
@@ -62,7 +63,7 @@ impl RefreshFlow {
     /// A refresh of the credential whose access token is `old`.
     pub fn new(old: &str) -> Self {
         RefreshFlow {
-            old: Secret::new(old.to_owned()),
+            old: AccessToken::new(old.to_owned()),
             state: State::Read(0),
         }
     }

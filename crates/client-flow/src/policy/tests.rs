@@ -485,7 +485,7 @@ impl AssertionSigner for FixedSigner {
 #[test]
 fn refresh_signs_only_for_private_key_jwt_credentials() {
     let signer: Arc<dyn AssertionSigner> = Arc::new(FixedSigner);
-    let secret_client = RegisteredClient::new("cid").with_secret(Secret::new("s3cret"));
+    let secret_client = RegisteredClient::new("cid").with_secret(ClientSecret::new("s3cret"));
     let mut held = cred("at-0", Some("rt-0"), Some(10));
     held.auth_method = "client_secret_post".into();
     let mut f = RefreshFlow::new("at-0");
@@ -519,7 +519,7 @@ fn refresh_signs_only_for_private_key_jwt_credentials() {
 fn client_credentials_request_and_response() {
     let d = discovered(AS);
     let client = RegisteredClient::new("machine");
-    let auth = ClientAuth::Basic(Secret::new("pw"));
+    let auth = ClientAuth::Basic(ClientSecret::new("pw"));
     let g = ClientCredentialsGrant::new(&d, &client, &auth, Some("mcp:read"));
     let req = g.build_request(NOW, &mut Rng(0)).unwrap();
     assert_eq!(req.uri(), &format!("{AS}/token")[..]);
