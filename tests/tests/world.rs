@@ -7,8 +7,9 @@
 //! Scenarios: the whole flow; step-up on `403 insufficient_scope`; refresh ahead of
 //! expiry; expiry in the middle of a session (401, refresh, retry); a second
 //! authorization server; a tenant's token refused at another tenant (one multi-tenant
-//! resource server, two hosts, two authorization servers). Still to come: key rotation
-//! (it needs the authorization server to rotate its signing key, with durable state).
+//! resource server, two hosts, two authorization servers); key rotation (the
+//! authorization server rotates its signing key; the resource server fetches the new
+//! JWK Set on the first unknown `kid` and keeps accepting tokens of the previous key).
 
 #![allow(
     clippy::unwrap_used,
@@ -41,12 +42,26 @@ const AS2: &str = "https://as2.example";
 const MCP: &str = "https://mcp.example/mcp";
 const START: u64 = 1_800_000_000;
 
-/// Keys the resource server trusts: replaced when the world rotates them.
+/// Keys the resource server trusts: replaced when the world fetches them again. An
+/// unknown `kid` asks for a fetch (the world performs it on
+/// [`Decision::WaitForKeys`], as the adapter's refresher would).
 #[derive(Default)]
 struct SharedKeys(RwLock<Arc<KeySet>>);
 impl KeySource for SharedKeys {
     fn keys(&self, _kid: Option<&str>, _now: UnixTime) -> Option<Arc<KeySet>> {
         Some(self.0.read().unwrap().clone())
+    }
+
+    fn key_arrival(
+        &self,
+        kid: Option<&str>,
+        _now: UnixTime,
+    ) -> Option<mcp_oauth_resource_server::KeyArrival> {
+        let kid = kid?;
+        if self.0.read().unwrap().contains_kid(kid) {
+            return None;
+        }
+        Some(Box::pin(std::future::ready(())))
     }
 }
 
@@ -64,6 +79,8 @@ struct World {
     rng: CountingRng,
     servers: HashMap<&'static str, AuthorizationServer<MemoryStorage>>,
     keys: Arc<SharedKeys>,
+    /// The issuer whose JWK Set `keys` holds.
+    keys_from: &'static str,
     rs: ResourceServer,
     client: Client,
     /// Every request the client sent, as `METHOD host path`.
@@ -81,7 +98,7 @@ fn as_server(issuer: &str, resource: &str) -> AuthorizationServer<MemoryStorage>
     AuthorizationServer::new(
         config,
         MemoryStorage::new(),
-        Box::new(Es256Signer::generate().unwrap()),
+        Box::new(Es256Signer::generate().unwrap().with_kid("key-1")),
         Box::new(AutoApprove {
             subject: "alice".into(),
         }),
@@ -118,6 +135,7 @@ impl World {
             rng: CountingRng(7),
             servers: HashMap::from([(issuer, server)]),
             keys,
+            keys_from: issuer,
             rs,
             client: Client {
                 policy: TokenPolicy::for_config(&config),
@@ -164,6 +182,10 @@ impl World {
         };
         let mut audit = |_e| {};
         let mut decision = self.rs.decide(&parts, None, now, &mut audit);
+        if let Decision::WaitForKeys(wait) = decision {
+            self.fetch_keys();
+            decision = self.rs.handle_keys(&parts, wait, now, &mut audit);
+        }
         if let Decision::NeedBody(need) = decision {
             decision = self
                 .rs
@@ -185,6 +207,26 @@ impl World {
             }
             other => panic!("unexpected decision {other:?}"),
         }
+    }
+
+    /// The resource server's key refresher: the issuer's JWK Set, from the `jwks_uri` of
+    /// its metadata, over the world's wire.
+    fn fetch_keys(&mut self) {
+        let issuer = self.keys_from;
+        let meta = self.send(
+            Request::get(format!("{issuer}/.well-known/oauth-authorization-server"))
+                .body(Vec::new())
+                .unwrap(),
+        );
+        let meta: serde_json::Value = serde_json::from_slice(meta.body()).unwrap();
+        let jwks = self.send(
+            Request::get(meta["jwks_uri"].as_str().unwrap())
+                .body(Vec::new())
+                .unwrap(),
+        );
+        assert_eq!(jwks.status(), StatusCode::OK);
+        let set = KeySet::parse(jwks.body(), &Ring, &KeySetLimits::default()).unwrap();
+        *self.keys.0.write().unwrap() = Arc::new(set);
     }
 
     /// The client's user agent: follows the authorization URL to its redirect.
@@ -472,6 +514,7 @@ fn a_second_authorization_server() {
     let moved = World::new(AS2);
     w.rs = moved.rs;
     w.keys = moved.keys;
+    w.keys_from = AS2;
     *w.keys.0.write().unwrap() = jwks_of(&w.servers[AS2]);
     let before = w.requests_to("as2.example");
     assert_eq!(w.call("whoami"), StatusCode::OK);
@@ -481,6 +524,69 @@ fn a_second_authorization_server() {
     );
     assert_eq!(w.client.credential.as_ref().unwrap().issuer, AS2);
     assert!(w.client.clients.contains_key(AS2), "registered at AS2");
+}
+
+/// Key rotation: the authorization server signs with a new key; the old token keeps
+/// working; the first token of the new key makes the resource server fetch the JWK Set
+/// once (through the issuer's metadata) and is accepted on that same request; the
+/// previous key stays published, so the old token is still accepted after the fetch.
+#[test]
+fn key_rotation() {
+    let mut w = World::new(AS1);
+    assert_eq!(w.call("whoami"), StatusCode::OK);
+    let old_token = w
+        .client
+        .credential
+        .as_ref()
+        .unwrap()
+        .tokens
+        .access_token
+        .clone();
+    w.servers
+        .get_mut(AS1)
+        .unwrap()
+        .rotate_signer(Box::new(Es256Signer::generate().unwrap().with_kid("key-2")))
+        .unwrap();
+    assert_eq!(
+        w.call("whoami"),
+        StatusCode::OK,
+        "the old key's token still held"
+    );
+    assert_eq!(w.requests_to("as1.example"), 4, "nothing fetched yet");
+
+    w.advance(290); // the refresh margin: the next call gets a token signed with key-2
+    let before = w.log.len();
+    assert_eq!(w.call("whoami"), StatusCode::OK);
+    let after: Vec<&str> = w.log[before..].iter().map(String::as_str).collect();
+    assert_eq!(
+        after,
+        [
+            "POST as1.example /token",
+            "POST mcp.example /mcp",
+            "GET as1.example /.well-known/oauth-authorization-server",
+            "GET as1.example /jwks",
+        ],
+        "one fetch, inside the request that needed it"
+    );
+    assert!(w.keys.0.read().unwrap().contains_kid("key-2"));
+    let replay = w.send(
+        Request::post(MCP)
+            .header("authorization", format!("Bearer {}", old_token.expose()))
+            .header("content-type", "application/json")
+            .body(
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#
+                    .to_vec(),
+            )
+            .unwrap(),
+    );
+    assert_eq!(
+        replay.status(),
+        StatusCode::OK,
+        "the previous key is published"
+    );
+    let before = w.log.len();
+    assert_eq!(w.call("whoami"), StatusCode::OK);
+    assert_eq!(w.log.len() - before, 1, "no second fetch");
 }
 
 /// One multi-tenant MCP server: `a.mcp.example` trusts AS1, `b.mcp.example` trusts AS2.

@@ -105,6 +105,9 @@ pub struct AuthorizationServer<S> {
     config: AsConfig,
     storage: S,
     signer: Box<dyn TokenSigner>,
+    /// The public JWK of the key the signer replaced at the last rotation, still
+    /// published so tokens it signed verify until they expire.
+    previous_jwk: Option<Value>,
     consent: Box<dyn Consent>,
     own_keys: KeySet,
 }
@@ -128,19 +131,70 @@ impl<S: Storage> AuthorizationServer<S> {
         consent: Box<dyn Consent>,
     ) -> Result<Self, AsConfigError> {
         mcp_oauth_as_metadata::parse_issuer(&config.issuer).map_err(AsConfigError::Issuer)?;
-        let own_keys = KeySet::from_value(
-            &json!({"keys": [signer.public_jwk()]}),
-            mcp_oauth_jwt_validate::default_provider().as_ref(),
-            &KeySetLimits::default(),
-        )
-        .unwrap_or_default();
-        Ok(AuthorizationServer {
+        let mut server = AuthorizationServer {
             config,
             storage,
             signer,
+            previous_jwk: None,
             consent,
-            own_keys,
-        })
+            own_keys: KeySet::default(),
+        };
+        server.own_keys = server.key_set();
+        Ok(server)
+    }
+
+    /// The published JWK Set: the current signing key first, then the previous one.
+    fn jwk_set(&self) -> Value {
+        let mut keys = vec![self.signer.public_jwk()];
+        keys.extend(self.previous_jwk.clone());
+        json!({ "keys": keys })
+    }
+
+    fn key_set(&self) -> KeySet {
+        KeySet::from_value(
+            &self.jwk_set(),
+            mcp_oauth_jwt_validate::default_provider().as_ref(),
+            &KeySetLimits::default(),
+        )
+        .unwrap_or_default()
+    }
+
+    /// Rotates the token signing key (key rollover): `next` signs every access token
+    /// from now on, and the current key's public half stays in the JWK Set as the
+    /// previous key, so tokens it signed keep verifying at resource servers (which
+    /// refetch the set on an unknown `kid`) and at introspection until they expire. One
+    /// previous key is kept, so rotate no more often than the access-token lifetime; a
+    /// key older than that is dropped from the set.
+    ///
+    /// # Errors
+    ///
+    /// [`AsConfigError::SameKeyId`] when `next` has no `kid` or the current key's: a
+    /// resource server could not tell the two keys apart.
+    ///
+    /// ```
+    /// # use mcp_oauth_authorization_server::*;
+    /// use mcp_oauth_jwt_validate::crypto::Es256Signer;
+    /// let key = |kid: &str| -> Box<dyn TokenSigner> {
+    ///     Box::new(Es256Signer::generate().unwrap().with_kid(kid))
+    /// };
+    /// let consent = Box::new(AutoApprove { subject: "alice".into() });
+    /// let config = AsConfig::new("https://auth.example.com");
+    /// let mut server =
+    ///     AuthorizationServer::new(config, MemoryStorage::new(), key("2026-12"), consent).unwrap();
+    /// server.rotate_signer(key("2027-01")).unwrap();
+    /// let jwks: serde_json::Value = serde_json::from_slice(server.jwks_response().body()).unwrap();
+    /// assert_eq!(jwks["keys"][0]["kid"], "2027-01");
+    /// assert_eq!(jwks["keys"][1]["kid"], "2026-12");
+    /// ```
+    pub fn rotate_signer(&mut self, next: Box<dyn TokenSigner>) -> Result<(), AsConfigError> {
+        match next.kid() {
+            Some(kid) if Some(kid) != self.signer.kid() => {}
+            _ => return Err(AsConfigError::SameKeyId),
+        }
+        let old = core::mem::replace(&mut self.signer, next);
+        self.previous_jwk = Some(old.public_jwk());
+        self.own_keys = self.key_set();
+        Ok(())
     }
 
     /// The settings.

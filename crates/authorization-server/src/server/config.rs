@@ -190,12 +190,18 @@ pub enum AsConfigError {
     /// The issuer is not an absolute `https` URL (`http` on loopback) without query or
     /// fragment (RFC 8414 §2, ASM-1).
     Issuer(mcp_oauth_as_metadata::AsMetadataError),
+    /// A rotated-in signing key has no `kid`, or the current key's
+    /// ([`AuthorizationServer::rotate_signer`](crate::AuthorizationServer::rotate_signer)).
+    SameKeyId,
 }
 
 impl fmt::Display for AsConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AsConfigError::Issuer(e) => write!(f, "issuer: {e}"),
+            AsConfigError::SameKeyId => {
+                f.write_str("the new signing key needs a kid different from the current one")
+            }
         }
     }
 }

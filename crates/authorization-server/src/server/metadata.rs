@@ -3,7 +3,6 @@
 
 use http::{HeaderValue, Response, StatusCode, header};
 use mcp_oauth_as_metadata::AuthorizationServerMetadata;
-use serde_json::json;
 
 use super::{AuthorizationServer, json_response};
 use crate::storage::Storage;
@@ -63,9 +62,10 @@ impl<S: Storage> AuthorizationServer<S> {
         r
     }
 
-    /// The JWK Set with the token signing key.
+    /// The JWK Set: the token signing key, and the previous one after a rotation
+    /// ([`AuthorizationServer::rotate_signer`]).
     pub fn jwks_response(&self) -> Response<Vec<u8>> {
-        let mut r = json_response(StatusCode::OK, &json!({"keys": [self.signer.public_jwk()]}));
+        let mut r = json_response(StatusCode::OK, &self.jwk_set());
         r.headers_mut().insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static("max-age=300"),
