@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use mcp_oauth_common::UnixTime;
 use mcp_oauth_dcr::ClientMetadata;
 
+use crate::ops::{Issued, Op, Outcome};
+
 /// A SHA-256 digest: codes, refresh tokens and client secrets are stored hashed.
 pub type Digest = [u8; 32];
 
@@ -22,7 +24,7 @@ pub const REVOCATION_GRACE: u64 = 3600;
 #[non_exhaustive]
 pub enum ClientKind {
     /// Configured out of band by the operator ([`StoredClient::new`],
-    /// [`Storage::put_client`]): trusted (authorization errors are redirected to it once
+    /// [`Op::PutClient`]): trusted (authorization errors are redirected to it once
     /// its redirect URI matched), never forgotten.
     Configured,
     /// Registered itself at the registration endpoint (RFC 7591): untrusted. Until it
@@ -122,7 +124,7 @@ impl StoredClient {
 }
 
 /// Bounds on the clients the server stores for parties it does not know, checked
-/// atomically by [`Storage::add_client`].
+/// atomically by [`Op::AddClient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientLimits {
@@ -146,7 +148,7 @@ impl ClientLimits {
     }
 }
 
-/// Why [`Storage::add_client`] refused a client.
+/// Why [`Op::AddClient`] refused a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientLimitReached {
@@ -228,57 +230,34 @@ pub struct RefreshRecord {
     pub rotated: bool,
 }
 
-/// The server's storage. Implementations must be safe to share between threads; every
-/// method is one atomic step (the in-memory one holds a mutex).
+/// The server's storage: reads, and every change as one atomic [`Op`]
+/// ([`Storage::apply`]). Implementations must be safe to share between threads; a read
+/// may be stale by the time the server applies its op, so every single-use transition is
+/// decided by `apply`, inside the store's transaction (see [`crate::ops`] for the contract
+/// every backend keeps, and [`crate::store_conformance`] for its check).
 pub trait Storage: Send + Sync {
     /// A client by id.
     fn client(&self, client_id: &str) -> Option<StoredClient>;
-    /// Saves a client configured out of band, whatever the limits (the server itself
-    /// stores the clients it does not know with [`Storage::add_client`]).
-    fn put_client(&self, client: StoredClient);
-    /// Saves a self-registered client or a client ID metadata document, unless that
-    /// would exceed `limits` at `now`; the check and the write are one atomic step.
-    /// Replacing a stored document does not count as a new one. Pending registrations
-    /// past their `unused_until` do not count.
-    fn add_client(
-        &self,
-        client: StoredClient,
-        limits: &ClientLimits,
-        now: UnixTime,
-    ) -> Result<(), ClientLimitReached>;
-    /// Records that a client completed a grant (it is no longer pending).
-    fn mark_client_granted(&self, client_id: &str);
-    /// Saves a code under its digest.
-    fn put_code(&self, digest: Digest, record: CodeRecord);
-    /// Takes a code: the record, and whether it had already been taken (replay).
-    fn take_code(&self, digest: &Digest) -> Option<(CodeRecord, bool)>;
-    /// Saves a refresh token under its digest. A token of a revoked family is stored
-    /// already rotated (dead), and keeps the family's revocation marker until it expires.
-    fn put_refresh(&self, digest: Digest, record: RefreshRecord);
-    /// Marks a refresh token rotated; returns the record as it was (before marking), or
-    /// `None` when unknown. Atomic: of two concurrent uses, exactly one sees
-    /// `rotated == false`.
-    fn rotate_refresh(&self, digest: &Digest) -> Option<RefreshRecord>;
+    /// A code's record and whether it has been spent, without changing it.
+    fn code(&self, digest: &Digest) -> Option<(CodeRecord, bool)>;
     /// A refresh token's record, without changing it.
     fn refresh(&self, digest: &Digest) -> Option<RefreshRecord>;
-    /// Records an access token's `jti` in a family. A token of a revoked family is
-    /// stored revoked, and keeps the family's revocation marker until it expires.
-    fn put_access(&self, jti: &str, family: &str, expires_at: UnixTime);
-    /// Revokes a whole grant at `now`: its refresh tokens and access tokens. The
-    /// family's marker is kept until the last of its tokens would have expired (at least
-    /// [`REVOCATION_GRACE`] seconds after `now`), not for ever.
-    fn revoke_family(&self, family: &str, now: UnixTime);
-    /// Revokes one access token.
-    fn revoke_access(&self, jti: &str);
     /// Whether an access token or its family was revoked.
     fn access_revoked(&self, jti: &str) -> bool;
     /// Whether a family was revoked.
     fn family_revoked(&self, family: &str) -> bool;
-    /// Forgets what expired before `now`: codes (an hour after their expiry, so that a
-    /// replay is still recognised), refresh and access tokens, revocation markers,
-    /// pending registrations past `unused_until`, and client ID metadata documents past
-    /// `cache_until`. A client is kept while a code or refresh token issued to it is.
-    fn purge(&self, now: UnixTime);
+    /// Applies one change atomically: all of it or none of it.
+    fn apply(&self, op: Op) -> Outcome;
+
+    /// Saves a client the operator configured ([`Op::PutClient`]).
+    fn put_client(&self, client: StoredClient) {
+        self.apply(Op::PutClient(client));
+    }
+
+    /// Forgets what expired before `now` ([`Op::Purge`]); run it periodically.
+    fn purge(&self, now: UnixTime) {
+        self.apply(Op::Purge { now });
+    }
 }
 
 #[derive(Debug, Default)]
@@ -296,7 +275,7 @@ impl Inner {
         matches!(c.kind, ClientKind::Registered { unused_until, .. } if !c.granted && unused_until <= now)
     }
 
-    /// Forgets clients nobody needs any more (see [`Storage::purge`]).
+    /// Forgets clients nobody needs any more (see [`Op::Purge`]).
     fn purge_clients(&mut self, now: UnixTime) {
         let Inner {
             clients,
@@ -431,98 +410,12 @@ impl Storage for MemoryStorage {
         self.with(|s| s.clients.get(client_id).cloned())
     }
 
-    fn put_client(&self, client: StoredClient) {
-        self.with(|s| s.clients.insert(client.client_id.clone(), client));
-    }
-
-    fn add_client(
-        &self,
-        client: StoredClient,
-        limits: &ClientLimits,
-        now: UnixTime,
-    ) -> Result<(), ClientLimitReached> {
-        self.with(|s| s.add_client(client, limits, now))
-    }
-
-    fn mark_client_granted(&self, client_id: &str) {
-        self.with(|s| {
-            if let Some(c) = s.clients.get_mut(client_id) {
-                c.granted = true;
-            }
-        });
-    }
-
-    fn put_code(&self, digest: Digest, record: CodeRecord) {
-        self.with(|s| s.codes.insert(digest, (record, false)));
-    }
-
-    fn take_code(&self, digest: &Digest) -> Option<(CodeRecord, bool)> {
-        self.with(|s| {
-            let entry = s.codes.get_mut(digest)?;
-            let was = entry.1;
-            entry.1 = true;
-            Some((entry.0.clone(), was))
-        })
-    }
-
-    fn put_refresh(&self, digest: Digest, mut record: RefreshRecord) {
-        self.with(|s| {
-            // Issued while its grant was being revoked: born dead.
-            if s.extend_marker(&record.family, record.expires_at) {
-                record.rotated = true;
-            }
-            s.refresh.insert(digest, record)
-        });
-    }
-
-    fn rotate_refresh(&self, digest: &Digest) -> Option<RefreshRecord> {
-        self.with(|s| {
-            let r = s.refresh.get_mut(digest)?;
-            let before = r.clone();
-            r.rotated = true;
-            Some(before)
-        })
+    fn code(&self, digest: &Digest) -> Option<(CodeRecord, bool)> {
+        self.with(|s| s.codes.get(digest).cloned())
     }
 
     fn refresh(&self, digest: &Digest) -> Option<RefreshRecord> {
         self.with(|s| s.refresh.get(digest).cloned())
-    }
-
-    fn put_access(&self, jti: &str, family: &str, expires_at: UnixTime) {
-        self.with(|s| {
-            // Issued while its grant was being revoked: born revoked.
-            let revoked = s.extend_marker(family, expires_at);
-            s.access
-                .insert(jti.to_owned(), (family.to_owned(), expires_at, revoked))
-        });
-    }
-
-    fn revoke_family(&self, family: &str, now: UnixTime) {
-        self.with(|s| {
-            // Kept while any token of the family could still be presented; a token
-            // issued concurrently (after this point) extends it to its own expiry.
-            let mut until = now.add_secs(REVOCATION_GRACE);
-            for r in s.refresh.values_mut().filter(|r| r.family == family) {
-                r.rotated = true;
-                until = until.max(r.expires_at);
-            }
-            for (f, exp, _) in s.access.values() {
-                if f == family {
-                    until = until.max(*exp);
-                }
-            }
-            if !s.extend_marker(family, until) {
-                s.revoked_families.insert(family.to_owned(), until);
-            }
-        });
-    }
-
-    fn revoke_access(&self, jti: &str) {
-        self.with(|s| {
-            if let Some(a) = s.access.get_mut(jti) {
-                a.2 = true;
-            }
-        });
     }
 
     fn access_revoked(&self, jti: &str) -> bool {
@@ -536,14 +429,144 @@ impl Storage for MemoryStorage {
         self.with(|s| s.revoked_families.contains_key(family))
     }
 
-    fn purge(&self, now: UnixTime) {
-        self.with(|s| {
-            s.codes
-                .retain(|_, (c, _)| c.expires_at.add_secs(3600) > now);
-            s.refresh.retain(|_, r| r.expires_at > now);
-            s.access.retain(|_, a| a.1 > now);
-            s.revoked_families.retain(|_, until| *until > now);
-            s.purge_clients(now);
-        });
+    fn apply(&self, op: Op) -> Outcome {
+        self.with(|s| s.apply(op))
+    }
+}
+
+impl Inner {
+    /// One [`Op`], under the store's lock: the reference semantics the other backends
+    /// are checked against.
+    fn apply(&mut self, op: Op) -> Outcome {
+        match op {
+            Op::PutClient(client) => {
+                self.clients.insert(client.client_id.clone(), client);
+                Outcome::Applied
+            }
+            Op::AddClient {
+                client,
+                limits,
+                now,
+            } => match self.add_client(client, &limits, now) {
+                Ok(()) => Outcome::Applied,
+                Err(e) => Outcome::LimitReached(e),
+            },
+            Op::IssueCode { digest, record } => {
+                self.codes.insert(digest, (record, false));
+                Outcome::Applied
+            }
+            Op::SpendCode { digest } => match self.codes.get_mut(&digest) {
+                None => Outcome::Unknown,
+                Some((_, true)) => Outcome::Replayed,
+                Some((_, spent)) => {
+                    *spent = true;
+                    Outcome::Applied
+                }
+            },
+            Op::RedeemCode {
+                digest,
+                issued,
+                now,
+            } => {
+                let Some((record, spent)) = self.codes.get_mut(&digest) else {
+                    return Outcome::Unknown;
+                };
+                let was_spent = core::mem::replace(spent, true);
+                let family = record.family.clone();
+                if was_spent {
+                    self.revoke_family(&family, now);
+                    return Outcome::Replayed;
+                }
+                if self.revoked_families.contains_key(&family) {
+                    return Outcome::Revoked;
+                }
+                self.store_issued(issued);
+                Outcome::Applied
+            }
+            Op::RotateRefresh {
+                digest,
+                issued,
+                now,
+            } => {
+                let Some(r) = self.refresh.get_mut(&digest) else {
+                    return Outcome::Unknown;
+                };
+                let was_rotated = core::mem::replace(&mut r.rotated, true);
+                let family = r.family.clone();
+                if self.revoked_families.contains_key(&family) {
+                    return Outcome::Revoked;
+                }
+                if was_rotated {
+                    self.revoke_family(&family, now);
+                    return Outcome::Reused;
+                }
+                self.store_issued(issued);
+                Outcome::Applied
+            }
+            Op::IssueAccess { issued } => {
+                self.store_issued(issued);
+                Outcome::Applied
+            }
+            Op::RevokeGrant { family, now } => {
+                self.revoke_family(&family, now);
+                Outcome::Applied
+            }
+            Op::RevokeAccess { jti } => match self.access.get_mut(&jti) {
+                Some(a) => {
+                    a.2 = true;
+                    Outcome::Applied
+                }
+                None => Outcome::Unknown,
+            },
+            Op::Purge { now } => {
+                self.codes
+                    .retain(|_, (c, _)| c.expires_at.add_secs(3600) > now);
+                self.refresh.retain(|_, r| r.expires_at > now);
+                self.access.retain(|_, a| a.1 > now);
+                self.revoked_families.retain(|_, until| *until > now);
+                self.purge_clients(now);
+                Outcome::Applied
+            }
+        }
+    }
+
+    /// Stores what a grant step issued. A token of a revoked family (revoked while it
+    /// was being issued) is stored dead, and extends the family's marker to its expiry.
+    fn store_issued(&mut self, issued: Issued) {
+        let Issued {
+            client_id,
+            access,
+            refresh,
+        } = issued;
+        let revoked = self.extend_marker(&access.family, access.expires_at);
+        self.access
+            .insert(access.jti, (access.family, access.expires_at, revoked));
+        if let Some((digest, mut record)) = refresh {
+            if self.extend_marker(&record.family, record.expires_at) {
+                record.rotated = true;
+            }
+            self.refresh.insert(digest, record);
+        }
+        if let Some(c) = self.clients.get_mut(&client_id) {
+            c.granted = true;
+        }
+    }
+
+    /// Revokes a family at `now`: its refresh tokens die, and its marker is kept while
+    /// any of its tokens could still be presented (at least [`REVOCATION_GRACE`]).
+    fn revoke_family(&mut self, family: &str, now: UnixTime) {
+        let mut until = now.add_secs(REVOCATION_GRACE);
+        for r in self.refresh.values_mut().filter(|r| r.family == family) {
+            r.rotated = true;
+            until = until.max(r.expires_at);
+        }
+        for (f, exp, _) in self.access.values() {
+            if f == family {
+                until = until.max(*exp);
+            }
+        }
+        if !self.extend_marker(family, until) {
+            self.revoked_families.insert(family.to_owned(), until);
+        }
     }
 }

@@ -10,6 +10,7 @@ use super::{
     AuthorizationServer, ConsentDecision, ConsentRequest, MAX_QUERY_LEN, b64, params, sha256,
     storable,
 };
+use crate::ops::{Op, Outcome};
 use crate::storage::{CodeRecord, Storage, StoredClient};
 
 /// What the authorization endpoint decided.
@@ -115,14 +116,25 @@ impl<S: Storage> AuthorizationServer<S> {
                     };
                     let c =
                         StoredClient::document(client_id, metadata, d.cache_until.unwrap_or(now));
-                    if let Err(e) =
-                        self.storage
-                            .add_client(c.clone(), &self.config.client_limits(), now)
-                    {
-                        return Self::error_page(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            &format!("{e}; try again later"),
-                        );
+                    let op = Op::AddClient {
+                        client: c.clone(),
+                        limits: self.config.client_limits(),
+                        now,
+                    };
+                    match self.storage.apply(op) {
+                        Outcome::Applied => {}
+                        Outcome::LimitReached(e) => {
+                            return Self::error_page(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                &format!("{e}; try again later"),
+                            );
+                        }
+                        _ => {
+                            return Self::error_page(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "the client could not be stored",
+                            );
+                        }
                     }
                     c
                 }
@@ -209,9 +221,9 @@ impl<S: Storage> AuthorizationServer<S> {
         };
         let (code_bytes, family_bytes) = entropy.split_at(32);
         let code = b64(code_bytes);
-        self.storage.put_code(
-            sha256(code.as_bytes()),
-            CodeRecord {
+        let op = Op::IssueCode {
+            digest: sha256(code.as_bytes()),
+            record: CodeRecord {
                 client_id: client.client_id,
                 redirect_uri: redirect_uri.clone(),
                 challenge: challenge.as_string(),
@@ -221,7 +233,13 @@ impl<S: Storage> AuthorizationServer<S> {
                 expires_at: now.add_secs(self.config.code_ttl),
                 family: b64(family_bytes),
             },
-        );
+        };
+        if self.storage.apply(op) != Outcome::Applied {
+            return Self::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the authorization could not be stored",
+            );
+        }
         let mut pairs = vec![("code", code.as_str())];
         if let Some(s) = state {
             pairs.push(("state", s));

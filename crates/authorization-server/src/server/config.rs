@@ -160,7 +160,7 @@ impl AsConfig {
         self
     }
 
-    /// The limits [`Storage::add_client`](crate::Storage::add_client) checks.
+    /// The limits [`Op::AddClient`](crate::Op::AddClient) checks.
     pub fn client_limits(&self) -> ClientLimits {
         ClientLimits::new(
             self.max_registered_clients,

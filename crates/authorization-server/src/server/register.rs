@@ -11,6 +11,7 @@ use super::{
     AuthorizationServer, MAX_CONTACTS, MAX_METADATA_STRING, OAuthError, b64, json_response, set,
     sha256,
 };
+use crate::ops::{Op, Outcome};
 use crate::storage::{ClientLimitReached, Storage, StoredClient};
 
 /// What the server keeps of a client's metadata, and sends back in the registration
@@ -146,11 +147,22 @@ impl<S: Storage> AuthorizationServer<S> {
             now,
             now.add_secs(self.config.unused_registration_ttl),
         );
-        if let Err(e) = self
-            .storage
-            .add_client(client, &self.config.client_limits(), now)
-        {
-            return limit_response(now, e);
+        let op = Op::AddClient {
+            client,
+            limits: self.config.client_limits(),
+            now,
+        };
+        match self.storage.apply(op) {
+            Outcome::Applied => {}
+            Outcome::LimitReached(e) => return limit_response(now, e),
+            _ => {
+                return OAuthError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::ServerError,
+                    "the registration could not be stored",
+                )
+                .response();
+            }
         }
         let mut body = match serde_json::to_value(&metadata) {
             Ok(Value::Object(m)) => Value::Object(m),

@@ -5,6 +5,7 @@ use mcp_oauth_common::{ErrorCode, UnixTime};
 use serde_json::json;
 
 use super::{AuthorizationServer, MAX_FORM_LEN, OAuthError, json_response, params, sha256};
+use crate::ops::Op;
 use crate::storage::Storage;
 
 impl<S: Storage> AuthorizationServer<S> {
@@ -30,7 +31,10 @@ impl<S: Storage> AuthorizationServer<S> {
                 .ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "token is missing"))?;
             if let Some(r) = self.storage.refresh(&sha256(token.as_bytes())) {
                 if r.client_id == client.client_id {
-                    self.storage.revoke_family(&r.family, now);
+                    self.storage.apply(Op::RevokeGrant {
+                        family: r.family,
+                        now,
+                    });
                 }
                 return Ok(());
             }
@@ -38,7 +42,9 @@ impl<S: Storage> AuthorizationServer<S> {
                 && ctx.client_id() == Some(client.client_id.as_str())
                 && let Some(jti) = ctx.token_id()
             {
-                self.storage.revoke_access(jti);
+                self.storage.apply(Op::RevokeAccess {
+                    jti: jti.to_owned(),
+                });
             }
             Ok(())
         };

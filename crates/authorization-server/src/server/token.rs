@@ -12,6 +12,7 @@ use super::{
     AuthorizationServer, MAX_FORM_LEN, OAuthError, b64, json_bytes_response, params, same_resource,
     set, sha256,
 };
+use crate::ops::{AccessRecord, Issued, Op, Outcome};
 use crate::storage::{RefreshRecord, Storage, StoredClient};
 
 /// What one token response is for.
@@ -35,7 +36,7 @@ impl<S: Storage> AuthorizationServer<S> {
         client: &StoredClient,
         g: &Issue<'_>,
         entropy: &[u8; 64],
-    ) -> Result<Response<Vec<u8>>, OAuthError> {
+    ) -> Result<(Issued, Response<Vec<u8>>), OAuthError> {
         let Issue {
             subject,
             scope,
@@ -69,18 +70,14 @@ impl<S: Storage> AuthorizationServer<S> {
                     "signing failed",
                 )
             })?;
-        self.storage.put_access(&jti, family, exp);
-        if !client.granted {
-            // No longer a pending registration: kept, and off its source's count.
-            self.storage.mark_client_granted(&client.client_id);
-        }
+        let mut refresh_record = None;
         let mut body = TokenResponse::bearer(AccessToken::new(token), Some(self.config.access_ttl));
         if !scope.is_empty() {
             body = body.with_scope(scope);
         }
         if with_refresh {
             let refresh = b64(refresh_bytes);
-            self.storage.put_refresh(
+            refresh_record = Some((
                 sha256(refresh.as_bytes()),
                 RefreshRecord {
                     family: family.to_owned(),
@@ -91,10 +88,17 @@ impl<S: Storage> AuthorizationServer<S> {
                     expires_at: now.add_secs(self.config.refresh_ttl),
                     rotated: false,
                 },
-            );
+            ));
             body = body.with_refresh_token(RefreshToken::new(refresh));
         }
-        Ok(json_bytes_response(StatusCode::OK, body.to_json()))
+        // The client is no longer a pending registration once this commits: kept, and
+        // off its source's count.
+        let issued = Issued {
+            client_id: client.client_id.clone(),
+            access: AccessRecord::new(jti, family, exp),
+            refresh: refresh_record,
+        };
+        Ok((issued, json_bytes_response(StatusCode::OK, body.to_json())))
     }
 
     /// The token endpoint: `authorization_code` (PKCE verified, code single use, bound to
@@ -155,46 +159,57 @@ impl<S: Storage> AuthorizationServer<S> {
                 let code = p
                     .get("code")
                     .ok_or_else(|| OAuthError::bad(ErrorCode::InvalidRequest, "code is missing"))?;
-                // The code is spent by this presentation whatever follows (see
-                // `token`): a failed check does not leave it for another try.
+                let digest = sha256(code.as_bytes());
                 let (rec, replayed) = self
                     .storage
-                    .take_code(&sha256(code.as_bytes()))
+                    .code(&digest)
                     .ok_or_else(|| invalid_grant("unknown code"))?;
+                // The code is spent by this presentation whatever follows (see `token`):
+                // a failed check does not leave it for another try.
+                let spend = |e: OAuthError| {
+                    self.storage.apply(Op::SpendCode { digest });
+                    e
+                };
                 // Who presents the code proves itself first: the client it was issued
                 // to, the same redirect URI, the PKCE verifier. Only then may a replay
                 // revoke anything (O21-13: not on invalid replays, or anyone holding a
                 // leaked code could revoke the victim's tokens).
                 if rec.client_id != client.client_id {
-                    return Err(invalid_grant("code was issued to another client"));
+                    return Err(spend(invalid_grant("code was issued to another client")));
                 }
                 if p.get("redirect_uri").is_some_and(|r| r != rec.redirect_uri) {
-                    return Err(invalid_grant(
+                    return Err(spend(invalid_grant(
                         "redirect_uri differs from the authorization request",
-                    ));
+                    )));
                 }
                 let verifier = p.get("code_verifier").ok_or_else(|| {
-                    OAuthError::bad(ErrorCode::InvalidRequest, "code_verifier is missing")
+                    spend(OAuthError::bad(
+                        ErrorCode::InvalidRequest,
+                        "code_verifier is missing",
+                    ))
                 })?;
                 let challenge = CodeChallenge::parse_s256(&rec.challenge)
-                    .map_err(|_| invalid_grant("bad code"))?;
-                challenge
-                    .verify(verifier)
-                    .map_err(|_| invalid_grant("code_verifier does not match the challenge"))?;
+                    .map_err(|_| spend(invalid_grant("bad code")))?;
+                challenge.verify(verifier).map_err(|_| {
+                    spend(invalid_grant("code_verifier does not match the challenge"))
+                })?;
                 if replayed {
                     // A second valid redemption (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3): the
                     // code leaked with its verifier; revoke what it issued.
-                    self.storage.revoke_family(&rec.family, now);
+                    self.storage.apply(Op::RevokeGrant {
+                        family: rec.family.clone(),
+                        now,
+                    });
                     return Err(invalid_grant("code already used; its tokens are revoked"));
                 }
                 if rec.expires_at <= now {
-                    return Err(invalid_grant("code expired"));
+                    return Err(spend(invalid_grant("code expired")));
                 }
                 if !same_resource(&p.resources, &rec.resource) {
-                    return Err(OAuthError::bad(
+                    return Err(spend(OAuthError::bad(
                         ErrorCode::InvalidTarget,
                         "resource differs from the authorization request",
-                    ));
+                    )));
                 }
                 let g = Issue {
                     subject: &rec.subject,
@@ -204,7 +219,21 @@ impl<S: Storage> AuthorizationServer<S> {
                     family: &rec.family,
                     with_refresh: refresh_allowed,
                 };
-                self.issue(now, &client, &g, entropy)
+                let (issued, response) = self.issue(now, &client, &g, entropy).map_err(spend)?;
+                // The single-use decision is the store's, in its transaction: another
+                // redemption may have won since the read above, on any instance.
+                match self.storage.apply(Op::RedeemCode {
+                    digest,
+                    issued,
+                    now,
+                }) {
+                    Outcome::Applied => Ok(response),
+                    Outcome::Replayed => {
+                        Err(invalid_grant("code already used; its tokens are revoked"))
+                    }
+                    Outcome::Revoked => Err(invalid_grant("the grant was revoked")),
+                    _ => Err(invalid_grant("unknown code")),
+                }
             }
             "refresh_token" => {
                 let token = p.get("refresh_token").ok_or_else(|| {
@@ -222,7 +251,10 @@ impl<S: Storage> AuthorizationServer<S> {
                 // the client's next, correct use into "reuse".
                 if rec.rotated || self.storage.family_revoked(&rec.family) {
                     // Reuse of a rotated token: someone holds a stolen copy.
-                    self.storage.revoke_family(&rec.family, now);
+                    self.storage.apply(Op::RevokeGrant {
+                        family: rec.family.clone(),
+                        now,
+                    });
                     return Err(invalid_grant("refresh token reused; the grant is revoked"));
                 }
                 if rec.expires_at <= now {
@@ -250,15 +282,6 @@ impl<S: Storage> AuthorizationServer<S> {
                     }
                     None => rec.scope.clone(),
                 };
-                let spent = self
-                    .storage
-                    .rotate_refresh(&digest)
-                    .ok_or_else(|| invalid_grant("unknown refresh token"))?;
-                if spent.rotated {
-                    // A concurrent use won the race: the second one is reuse.
-                    self.storage.revoke_family(&rec.family, now);
-                    return Err(invalid_grant("refresh token reused; the grant is revoked"));
-                }
                 let g = Issue {
                     subject: &rec.subject,
                     scope: &scope,
@@ -267,7 +290,21 @@ impl<S: Storage> AuthorizationServer<S> {
                     family: &rec.family,
                     with_refresh: true,
                 };
-                self.issue(now, &client, &g, entropy)
+                let (issued, response) = self.issue(now, &client, &g, entropy)?;
+                // Exactly one of concurrent uses rotates, decided in the store's
+                // transaction; the loser's use is reuse, and the grant is revoked there.
+                match self.storage.apply(Op::RotateRefresh {
+                    digest,
+                    issued,
+                    now,
+                }) {
+                    Outcome::Applied => Ok(response),
+                    Outcome::Reused => {
+                        Err(invalid_grant("refresh token reused; the grant is revoked"))
+                    }
+                    Outcome::Revoked => Err(invalid_grant("the grant was revoked")),
+                    _ => Err(invalid_grant("unknown refresh token")),
+                }
             }
             "client_credentials" => {
                 if client.secret_hash.is_none() {
@@ -291,7 +328,11 @@ impl<S: Storage> AuthorizationServer<S> {
                     family: &family,
                     with_refresh: false,
                 };
-                self.issue(now, &client, &g, entropy)
+                let (issued, response) = self.issue(now, &client, &g, entropy)?;
+                match self.storage.apply(Op::IssueAccess { issued }) {
+                    Outcome::Applied => Ok(response),
+                    _ => Err(invalid_grant("the grant was revoked")),
+                }
             }
             _ => Err(OAuthError::bad(
                 ErrorCode::UnsupportedGrantType,

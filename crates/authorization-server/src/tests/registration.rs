@@ -370,9 +370,18 @@ fn revoked_family_markers_expire_with_the_family() {
 #[test]
 fn a_token_stored_after_revocation_is_born_dead() {
     let st = MemoryStorage::new();
-    st.revoke_family("f", NOW);
+    st.apply(Op::RevokeGrant {
+        family: "f".into(),
+        now: NOW,
+    });
     let exp = NOW.add_secs(REVOCATION_GRACE * 10);
-    st.put_access("j", "f", exp);
+    st.apply(Op::IssueAccess {
+        issued: Issued {
+            client_id: "c".into(),
+            access: AccessRecord::new("j", "f", exp),
+            refresh: None,
+        },
+    });
     st.purge(NOW.add_secs(REVOCATION_GRACE + 1));
     assert!(st.access_revoked("j"));
     assert!(st.family_revoked("f"));
@@ -429,5 +438,47 @@ fn memory_per_registration() {
         old.first().map(|m| m.to_json().len()).unwrap_or_default(),
         after,
         kept_now,
+    );
+}
+
+/// The store contract (`store_conformance`) holds for the in-memory store, and the suite
+/// catches a store that breaks it: one whose redemption ignores that a code was spent
+/// (two instances would then both issue tokens for one code).
+#[test]
+fn the_memory_store_conforms_and_the_suite_catches_a_broken_one() {
+    let failures = crate::store_conformance::check(MemoryStorage::new);
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    /// Forgets single use: redeems a code as if it had never been spent.
+    struct Forgetful(MemoryStorage);
+    impl Storage for Forgetful {
+        fn client(&self, id: &str) -> Option<StoredClient> {
+            self.0.client(id)
+        }
+        fn code(&self, d: &Digest) -> Option<(CodeRecord, bool)> {
+            self.0.code(d)
+        }
+        fn refresh(&self, d: &Digest) -> Option<RefreshRecord> {
+            self.0.refresh(d)
+        }
+        fn access_revoked(&self, jti: &str) -> bool {
+            self.0.access_revoked(jti)
+        }
+        fn family_revoked(&self, f: &str) -> bool {
+            self.0.family_revoked(f)
+        }
+        fn apply(&self, op: Op) -> Outcome {
+            match op {
+                Op::RedeemCode { issued, .. } => self.0.apply(Op::IssueAccess { issued }),
+                other => self.0.apply(other),
+            }
+        }
+    }
+    let failures = crate::store_conformance::check(|| Forgetful(MemoryStorage::new()));
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.starts_with("a redeemed code replayed revokes its grant")),
+        "{failures:#?}"
     );
 }
