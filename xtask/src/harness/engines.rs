@@ -106,29 +106,14 @@ impl Postgres {
         sweep_stale_dirs();
         let dir = std::env::temp_dir().join(format!("{PG_DIR_PREFIX}{}", std::process::id()));
         make_data_dir(&dir, user)?;
-        output(
-            pg_command(&bin, "initdb", user)
-                .arg("-D")
-                .arg(&dir)
-                .args(["--auth=trust", "-U", "postgres", "--no-sync"])
-                .args(["--encoding=UTF8", "--locale=C"]),
-        )
-        .map_err(|e| format!("initdb: {e}"))?;
         let port = free_port()?;
-        let log = log_file("postgres.log")?;
-        let err = log.try_clone().map_err(|e| e.to_string())?;
-        let child = pg_command(&bin, "postgres", user)
-            .arg("-D")
-            .arg(&dir)
-            .arg("-k")
-            .arg(&dir)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "fsync=off"])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("could not start postgres: {e}"))?;
+        let child = match init_and_spawn(&bin, &dir, port, user) {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let mut pg = Postgres {
             child,
             port,
@@ -180,6 +165,37 @@ impl Postgres {
             log_tail("postgres.log")
         ))
     }
+}
+
+/// `initdb` into `dir`, then `postgres` on `port` (its log in `target/interop/`).
+fn init_and_spawn(
+    bin: &Path,
+    dir: &Path,
+    port: u16,
+    user: Option<&'static str>,
+) -> Result<Child, String> {
+    output(
+        pg_command(bin, "initdb", user)
+            .arg("-D")
+            .arg(dir)
+            .args(["--auth=trust", "-U", "postgres", "--no-sync"])
+            .args(["--encoding=UTF8", "--locale=C"]),
+    )
+    .map_err(|e| format!("initdb: {e}"))?;
+    let log = log_file("postgres.log")?;
+    let err = log.try_clone().map_err(|e| e.to_string())?;
+    pg_command(bin, "postgres", user)
+        .arg("-D")
+        .arg(dir)
+        .arg("-k")
+        .arg(dir)
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+        .args(["-c", "fsync=off"])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("could not start postgres: {e}"))
 }
 
 impl Drop for Postgres {
