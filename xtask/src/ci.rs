@@ -2,7 +2,10 @@
 
 use std::time::Instant;
 
+use mcp_oauth_tests::engines::is_ci;
+
 use crate::flags::{Ci, Demo, Interop};
+use crate::harness::Engines;
 use crate::util::{cargo, root, run};
 use crate::{conformance, demo, fuzz, interop, layering, tools};
 
@@ -36,8 +39,13 @@ pub(crate) fn main(flags: &Ci) -> Result<(), String> {
                 "warnings",
             ]))
         })?;
+        // Against real engines; without CI=true one that cannot start is left out (its
+        // tests skip), with CI=true it fails the step.
         step("test", &|| {
-            run(cargo().args(["test", "--workspace", "--locked"]))
+            let engines = Engines::start(is_ci())?;
+            run(cargo()
+                .args(["test", "--workspace", "--locked"])
+                .envs(engines.env()))
         })?;
         step("doc", &|| {
             run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([

@@ -20,6 +20,11 @@ Commands:
   fuzz <target>|all [--seconds N]
                                  run cargo-fuzz on one target (or each in turn), N seconds
                                  each (default 60); `fuzz list` lists the targets
+  engines [-- CMD ARGS...]       start a private Postgres and a redis-server for tests; run
+                                 CMD with MCP_OAUTH_TEST_POSTGRES and MCP_OAUTH_TEST_REDIS
+                                 set to their URLs, then stop them (CMD's exit status is
+                                 returned); without CMD, print the two `export` lines and
+                                 keep them until Ctrl-C or end of input
   deny [--advisories]            cargo-deny bans/licenses/sources; --advisories also checks
                                  the RustSec database (needs internet access)
   gen-vectors                    regenerate tests/vectors/jwt.json from the cases in
@@ -63,6 +68,7 @@ pub(crate) enum Command {
     Conformance(Conformance),
     Fuzz(Fuzz),
     Deny(Deny),
+    Engines(Engines),
     GenVectors,
     Layering,
     Bench(Bench),
@@ -106,6 +112,13 @@ pub(crate) struct Fuzz {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Deny {
     pub(crate) advisories: bool,
+}
+
+/// `engines [-- CMD ARGS...]`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Engines {
+    /// The command to run with the engines, program first; empty: wait instead.
+    pub(crate) command: Vec<OsString>,
 }
 
 /// `bench jwt|tenant|http ...`.
@@ -172,6 +185,7 @@ where
         "conformance" => conformance(&mut p).map(Command::Conformance),
         "fuzz" => fuzz(&mut p).map(Command::Fuzz),
         "deny" => deny(&mut p).map(Command::Deny),
+        "engines" => engines(&mut p).map(Command::Engines),
         "gen-vectors" => no_args(&mut p).map(|()| Command::GenVectors),
         "layering" => no_args(&mut p).map(|()| Command::Layering),
         "bench" => bench(&mut p).map(Command::Bench),
@@ -288,6 +302,21 @@ fn deny(p: &mut Parser) -> Parsed<Deny> {
         }
     }
     Ok(d)
+}
+
+/// Everything from the first plain value (after `--`, or without it) is the command,
+/// passed on untouched; before it, only `--help`.
+fn engines(p: &mut Parser) -> Parsed<Engines> {
+    let mut command = Vec::new();
+    match p.next()? {
+        None => {}
+        Some(Arg::Value(program)) => {
+            command.push(program);
+            command.extend(p.raw_args()?);
+        }
+        Some(other) => return Err(unexpected(other)),
+    }
+    Ok(Engines { command })
 }
 
 fn bench(p: &mut Parser) -> Parsed<Bench> {

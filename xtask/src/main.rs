@@ -11,6 +11,7 @@ mod ci;
 mod conformance;
 mod coverage;
 mod demo;
+mod engines;
 mod flags;
 mod fuzz;
 mod gen_vectors;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Conformance(f) => return conformance::main(&f),
         Command::Fuzz(f) => fuzz::main(&f),
         Command::Deny(f) => tools::run_deny(f.advisories),
+        Command::Engines(f) => return engines::main(&f),
         Command::Layering => layering::check_workspace(),
         Command::GenVectors => gen_vectors::main(),
         Command::Serve(f) => serve::main(&f),

@@ -101,6 +101,23 @@ fn serve_takes_repeatable_tenants() {
 }
 
 #[test]
+fn engines_passes_its_command_on_untouched() {
+    let cmd = |args: &[&str]| {
+        Ok(Command::Engines(Engines {
+            command: args.iter().map(Into::into).collect(),
+        }))
+    };
+    assert_eq!(p("engines"), cmd(&[]));
+    assert_eq!(
+        p("engines -- cargo test --test engines -- --nocapture"),
+        cmd(&["cargo", "test", "--test", "engines", "--", "--nocapture"])
+    );
+    assert_eq!(p("engines env --help"), cmd(&["env", "--help"]));
+    assert_eq!(p("engines --help"), Ok(Command::Help));
+    assert!(p("engines --bogus").unwrap_err().contains("--bogus"));
+}
+
+#[test]
 fn unknown_flags_and_arguments_are_errors_naming_them() {
     for (args, named) in [
         ("demo --frobnicate", "--frobnicate"),
@@ -141,6 +158,7 @@ fn the_help_text_lists_every_command_and_flag() {
         "conformance [--vectors DIR]... [--json]",
         "fuzz <target>|all",
         "deny [--advisories]",
+        "engines [-- CMD ARGS...]",
         "gen-vectors",
         "layering",
         "bench jwt [--json] [--rounds N] [--ms N]",

@@ -1,5 +1,6 @@
-//! What the commands that run programs share (demo, serve, interop, bench): child
-//! processes killed on drop, free loopback ports, a minimal HTTP client, peers installed
+//! What the commands that run programs share (demo, serve, interop, bench, ci, engines):
+//! child processes killed on drop, free loopback ports, the database engines tests use
+//! (a private Postgres and a redis-server), a minimal HTTP client, peers installed
 //! from npm into `.peers/`, log files, pass/fail reports, building the examples and
 //! finding them in cargo's target directory, and the demo stack (embedded authorization
 //! server + protected example server).
@@ -7,6 +8,7 @@
 //! Command modules import this module and `util`, never each other.
 
 mod build;
+mod engines;
 mod http;
 mod peers;
 mod procs;
@@ -14,6 +16,7 @@ mod report;
 mod stack;
 
 pub(crate) use build::{build_cli, build_rmcp_server};
+pub(crate) use engines::Engines;
 pub(crate) use http::{forge, http};
 pub(crate) use peers::{cc_token, install_peer, start_oidc_provider};
 pub(crate) use procs::{Procs, free_port, spawn};
