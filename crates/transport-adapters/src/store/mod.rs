@@ -9,6 +9,28 @@
 //! Versioned schema [`Migration`]s run when the database is opened.
 //!
 //! This module is the engine only: what is stored, and how, belongs to its users.
+//!
+//! ```
+//! use mcp_oauth_transport_adapters::store::{Migration, Sqlite, SqliteConfig};
+//!
+//! const MIGRATIONS: &[Migration] = &[Migration {
+//!     version: 1,
+//!     sql: "CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+//! }];
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = std::env::temp_dir().join(format!("mcp-oauth-store-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! let db = Sqlite::open(SqliteConfig::new(dir.join("state.db")), MIGRATIONS)?;
+//! // Returns once the row is committed with `synchronous=FULL`: on disk.
+//! db.write_blocking(|tx| tx.execute("INSERT INTO kv VALUES ('a', 'b')", []))?;
+//! let v: String = db.read(|c| c.query_row("SELECT v FROM kv WHERE k = 'a'", [], |r| r.get(0)))?;
+//! assert_eq!(v, "b");
+//! # drop(db);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod sqlite;
 

@@ -1,22 +1,4 @@
 //! SQLite with one writer thread and group commit, WAL readers, and versioned migrations.
-//!
-//! ```no_run
-//! use mcp_oauth_transport_adapters::store::{Migration, Sqlite, SqliteConfig};
-//!
-//! const MIGRATIONS: &[Migration] = &[Migration {
-//!     version: 1,
-//!     sql: "CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
-//! }];
-//!
-//! # fn main() -> Result<(), mcp_oauth_transport_adapters::store::SqliteError> {
-//! let db = Sqlite::open(SqliteConfig::new("/var/lib/my-server/state.db"), MIGRATIONS)?;
-//! // Returns once the row is committed with `synchronous=FULL`: on disk.
-//! db.write_blocking(|tx| tx.execute("INSERT INTO kv VALUES ('a', 'b')", []))?;
-//! let v: String = db.read(|c| c.query_row("SELECT v FROM kv WHERE k = 'a'", [], |r| r.get(0)))?;
-//! assert_eq!(v, "b");
-//! # Ok(())
-//! # }
-//! ```
 
 use core::future::Future;
 use core::pin::Pin;
@@ -423,7 +405,10 @@ impl Sqlite {
     /// job's writes are durable (as far as [`SqliteConfig::synchronous`] makes them).
     ///
     /// The job must not end the transaction (`COMMIT`, `ROLLBACK`, `RELEASE` of a
-    /// savepoint it did not open) and should be short: the whole batch waits for it.
+    /// savepoint it did not open): its whole batch would then be reported failed
+    /// ([`SqliteError::Transaction`]) whatever became of it. It should be short: the
+    /// whole batch waits for it. A job that panics is rolled back alone
+    /// ([`SqliteError::JobPanicked`]); the writer thread goes on.
     ///
     /// ```no_run
     /// # async fn f(db: &mcp_oauth_transport_adapters::store::Sqlite) -> Result<(), mcp_oauth_transport_adapters::store::SqliteError> {
@@ -556,37 +541,65 @@ fn check_order(migrations: &[Migration]) -> Result<u32, SqliteError> {
 }
 
 /// Creates the file with mode 0600 (so neither SQLite nor a umask ever leaves it
-/// readable by others), or tightens an existing one to 0600.
+/// readable by others), or tightens an existing one, and its `-wal` and `-shm` files, to
+/// 0600.
+#[cfg(unix)]
 fn create_private(path: &Path) -> Result<(), SqliteError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
     let io_error = |source| SqliteError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let created = !path.exists();
-        let file = options.open(path).map_err(io_error)?;
-        let mode = file.metadata().map_err(io_error)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(io_error)?;
-        }
-        if created {
-            // Make the new directory entry durable before anything is committed into it.
+    let private = || std::fs::Permissions::from_mode(0o600);
+    let new = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match new {
+        Ok(file) => {
+            // Make the new file and its directory entry durable before anything is
+            // committed into it.
             file.sync_all().map_err(io_error)?;
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
             std::fs::File::open(parent.unwrap_or(Path::new(".")))
                 .and_then(|dir| dir.sync_all())
-                .map_err(io_error)?;
+                .map_err(io_error)
         }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.as_os_str().to_owned();
+                file.push(suffix);
+                match std::fs::metadata(&file) {
+                    Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                        std::fs::set_permissions(&file, private()).map_err(io_error)?;
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && !suffix.is_empty() => {}
+                    Err(e) => return Err(io_error(e)),
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(io_error(e)),
     }
-    #[cfg(not(unix))]
-    options.open(path).map_err(io_error)?;
-    Ok(())
+}
+
+/// Creates the file if missing (file modes are a Unix matter).
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> Result<(), SqliteError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .open(path)
+        .map(drop)
+        .map_err(|source| SqliteError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Runs each migration above the database's `user_version`, each in its own

@@ -121,10 +121,14 @@ fn files_are_private_and_pragmas_are_wal_full() {
 #[test]
 fn an_existing_file_open_to_others_is_tightened() {
     let dir = TempDir::new("tighten");
-    std::fs::write(dir.db(), b"").unwrap();
-    std::fs::set_permissions(dir.db(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Empty files are a valid empty database and an empty WAL.
+    let wal = dir.0.join("state.db-wal");
+    for file in [dir.db(), wal.clone()] {
+        std::fs::write(&file, b"").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let db = open(&dir);
-    assert_eq!(mode(&dir.db()), 0o600);
+    assert_eq!((mode(&dir.db()), mode(&wal)), (0o600, 0o600));
     insert(&db, 1, 2).unwrap();
     assert_eq!(get(&db, 1), Some(2));
 }
