@@ -3,8 +3,9 @@
 
 // One module per role: `rs` protects an MCP server, `client` authorizes an MCP client,
 // `as_server` serves the authorization server (`as` is a Rust keyword), `http` is the
-// plumbing they share (the guarded fetcher and the accept loop). `sys` is the one place
-// that reads the clock and the operating system's entropy.
+// plumbing they share (the guarded fetcher and the accept loop), `store` the durable
+// storage engines (feature `sqlite`). `sys` is the one place that reads the clock and the
+// operating system's entropy.
 
 #[cfg(feature = "authorization-server")]
 pub mod as_server;
@@ -14,6 +15,8 @@ pub mod client;
 pub mod http;
 #[cfg(feature = "rs")]
 pub mod rs;
+#[cfg(feature = "sqlite")]
+pub mod store;
 pub mod sys;
 
 #[cfg(feature = "http-client")]
