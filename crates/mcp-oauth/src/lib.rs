@@ -35,7 +35,7 @@ pub use mcp_oauth_tenant as tenant;
 
 /// The IO side: tower layer, hyper client and servers, rmcp glue (features `hyper`,
 /// `tower`, `rmcp`).
-#[cfg(any(feature = "hyper", feature = "tower"))]
+#[cfg(any(feature = "hyper", feature = "tower", feature = "sqlite"))]
 pub use mcp_oauth_transport_adapters as transport_adapters;
 
 /// Guides.
