@@ -22,6 +22,7 @@ pub(crate) fn main(flags: &Ci) -> Result<(), String> {
         r.map_err(|e| format!("{name}: {e}"))
     };
 
+    crate::harness::build_like_the_workspace();
     let result = (|| {
         step("fmt", &|| {
             run(cargo().args(["fmt", "--all", "--", "--check"]))?;

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::util::{cargo, output, run};
 
@@ -36,20 +37,49 @@ fn program(target: &Path, release: bool, example: bool, name: &str) -> PathBuf {
     p.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// Set by `cargo xtask ci`: build programs the way `cargo test --workspace` resolved the
+/// workspace's features (`--workspace --examples --bins`), so the interop and demo steps
+/// reuse every dependency the test step compiled. Built alone with `-p`, a package gets
+/// its own feature set, and rmcp, hyper and the rest are compiled a second time (most of
+/// the interop steps' three cold minutes). A user's `cargo xtask demo` builds only what
+/// it runs.
+static WORKSPACE_BUILD: AtomicBool = AtomicBool::new(false);
+
+/// Builds later programs with the workspace's unified features (see [`WORKSPACE_BUILD`]).
+pub(crate) fn build_like_the_workspace() {
+    WORKSPACE_BUILD.store(true, Ordering::Relaxed);
+}
+
+/// `cargo build` for `packages` and `targets` (`--example X`, `--bin Y`), or for the
+/// whole workspace when [`build_like_the_workspace`] was called (debug builds only).
+fn build_command(
+    packages: &[&str],
+    targets: &[(&str, &str)],
+    release: bool,
+) -> std::process::Command {
+    let mut cmd = cargo();
+    cmd.args(["build", "--quiet"]);
+    if WORKSPACE_BUILD.load(Ordering::Relaxed) && !release {
+        cmd.args(["--workspace", "--examples", "--bins"]);
+        return cmd;
+    }
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    for (kind, name) in targets {
+        cmd.args([kind, name]);
+    }
+    cmd
+}
+
 /// Builds `examples` of `packages` in one cargo call; returns their paths, in order.
 pub(crate) fn build_examples(
     packages: &[&str],
     examples: &[&str],
     release: bool,
 ) -> Result<Vec<PathBuf>, String> {
-    let mut cmd = cargo();
-    cmd.args(["build", "--quiet"]);
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
-    for e in examples {
-        cmd.args(["--example", e]);
-    }
+    let targets: Vec<(&str, &str)> = examples.iter().map(|e| ("--example", *e)).collect();
+    let mut cmd = build_command(packages, &targets, release);
     if release {
         cmd.arg("--release");
     }
@@ -70,14 +100,11 @@ pub(crate) fn build_rmcp_server(release: bool) -> Result<PathBuf, String> {
 
 /// Builds the `mcp-oauth-client` command and returns its path.
 pub(crate) fn build_cli() -> Result<PathBuf, String> {
-    run(cargo().args([
-        "build",
-        "--quiet",
-        "-p",
-        "mcp-oauth-cli",
-        "--bin",
-        "mcp-oauth-client",
-    ]))?;
+    run(&mut build_command(
+        &["mcp-oauth-cli"],
+        &[("--bin", "mcp-oauth-client")],
+        false,
+    ))?;
     Ok(program(&target_dir()?, false, false, "mcp-oauth-client"))
 }
 

@@ -15,7 +15,7 @@ mod procs;
 mod report;
 mod stack;
 
-pub(crate) use build::{build_cli, build_rmcp_server};
+pub(crate) use build::{build_cli, build_like_the_workspace, build_rmcp_server};
 pub(crate) use engines::Engines;
 pub(crate) use http::{forge, http};
 pub(crate) use peers::{cc_token, install_peer, start_oidc_provider};
