@@ -41,7 +41,6 @@ impl AccessRecord {
 /// What one grant step issues, written together: an access token, maybe a refresh
 /// token, and the client marked as having completed a grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Issued {
     /// The client the tokens are issued to (no longer a pending registration).
     pub client_id: String,
@@ -161,4 +160,7 @@ pub enum Outcome {
     Unknown,
     /// [`Op::AddClient`] would exceed a limit: nothing was stored.
     LimitReached(ClientLimitReached),
+    /// The store could not apply the op (a disk or connection failure): nothing was
+    /// committed, and the server answers with a `5xx` without issuing anything.
+    Unavailable,
 }

@@ -188,9 +188,9 @@ impl fmt::Display for ClientLimitReached {
 
 impl std::error::Error for ClientLimitReached {}
 
-/// An issued authorization code.
+/// An issued authorization code. A plain record (no `#[non_exhaustive]`): storage
+/// backends in other crates build it from their rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct CodeRecord {
     /// The client it was issued to.
     pub client_id: String,
@@ -210,9 +210,8 @@ pub struct CodeRecord {
     pub family: String,
 }
 
-/// An issued refresh token.
+/// An issued refresh token. A plain record, as [`CodeRecord`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RefreshRecord {
     /// The grant it belongs to.
     pub family: String,

@@ -42,6 +42,15 @@ impl OAuthError {
         )
     }
 
+    /// The store could not commit: `503 temporarily_unavailable`, nothing issued.
+    pub(super) fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TemporarilyUnavailable,
+            "storage is unavailable; try again",
+        )
+    }
+
     /// As a JSON response.
     pub fn response(&self) -> Response<Vec<u8>> {
         let body = ErrorResponse::new(self.error.clone(), self.description.clone());

@@ -232,6 +232,7 @@ impl<S: Storage> AuthorizationServer<S> {
                         Err(invalid_grant("code already used; its tokens are revoked"))
                     }
                     Outcome::Revoked => Err(invalid_grant("the grant was revoked")),
+                    Outcome::Unavailable => Err(OAuthError::unavailable()),
                     _ => Err(invalid_grant("unknown code")),
                 }
             }
@@ -303,6 +304,7 @@ impl<S: Storage> AuthorizationServer<S> {
                         Err(invalid_grant("refresh token reused; the grant is revoked"))
                     }
                     Outcome::Revoked => Err(invalid_grant("the grant was revoked")),
+                    Outcome::Unavailable => Err(OAuthError::unavailable()),
                     _ => Err(invalid_grant("unknown refresh token")),
                 }
             }
@@ -331,6 +333,7 @@ impl<S: Storage> AuthorizationServer<S> {
                 let (issued, response) = self.issue(now, &client, &g, entropy)?;
                 match self.storage.apply(Op::IssueAccess { issued }) {
                     Outcome::Applied => Ok(response),
+                    Outcome::Unavailable => Err(OAuthError::unavailable()),
                     _ => Err(invalid_grant("the grant was revoked")),
                 }
             }

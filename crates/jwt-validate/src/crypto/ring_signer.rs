@@ -77,7 +77,16 @@ impl Es256Signer {
         Self::from_pkcs8(pkcs8.as_ref())
     }
 
-    /// From a PKCS#8 P-256 private key (DER).
+    /// A new random key as a PKCS#8 document (DER), to be stored and loaded with
+    /// [`from_pkcs8`](Self::from_pkcs8) (see the module docs for the random source).
+    pub fn generate_pkcs8() -> Result<Vec<u8>, SignError> {
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|_| SignError::KeyGenerationFailed { alg: Self::ALG })
+    }
+
+    /// From a PKCS#8 P-256 private key (DER). The `kid` is derived from the public key,
+    /// so every process that loads one key publishes the same `kid`.
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, SignError> {
         let rng = SystemRandom::new();
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)

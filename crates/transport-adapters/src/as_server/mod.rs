@@ -33,6 +33,8 @@ impl Drop for AbortOnDrop {
 /// serves as well.
 pub use mcp_oauth_jwt_validate::crypto::{Es256Signer, Rs256Signer};
 
+pub mod key_file;
+
 use crate::sys::now;
 // Bytes from the OS random source; `None` when it fails (the request then gets a 500:
 // codes, ids, secrets and tokens must never be predictable).

@@ -8,7 +8,8 @@
 //! go to a small pool of read-only connections, which WAL lets run beside the writer.
 //! Versioned schema [`Migration`]s run when the database is opened.
 //!
-//! This module is the engine only: what is stored, and how, belongs to its users.
+//! [`SqliteStorage`] (with the `authorization-server` feature) is the authorization
+//! server's [`Storage`](mcp_oauth_authorization_server::Storage) on this engine.
 //!
 //! ```
 //! use mcp_oauth_transport_adapters::store::{Migration, Sqlite, SqliteConfig};
@@ -32,11 +33,17 @@
 //! # }
 //! ```
 
+#[cfg(feature = "authorization-server")]
+mod as_sqlite;
 mod sqlite;
 
+#[cfg(feature = "authorization-server")]
+pub use as_sqlite::{MIGRATIONS, SqliteStorage};
 pub use sqlite::{
     Migration, Sqlite, SqliteConfig, SqliteError, SqliteStats, Synchronous, WriteHandle,
 };
 
+#[cfg(all(test, feature = "authorization-server"))]
+mod as_sqlite_tests;
 #[cfg(test)]
 mod sqlite_tests;

@@ -33,10 +33,10 @@ const SCHEMA: &[Migration] = &[
 ];
 
 /// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "mcp-oauth-sqlite-{}-{name}-{}",
@@ -47,7 +47,7 @@ impl TempDir {
         TempDir(dir)
     }
 
-    fn db(&self) -> PathBuf {
+    pub(super) fn db(&self) -> PathBuf {
         self.0.join("state.db")
     }
 }
