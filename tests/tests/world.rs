@@ -397,6 +397,26 @@ impl World {
         panic!("no answer after six rounds: {:#?}", self.log);
     }
 
+    /// The requests logged since `before` (a length of [`World::log`]).
+    fn since(&self, before: usize) -> Vec<&str> {
+        self.log[before..].iter().map(String::as_str).collect()
+    }
+
+    /// A `tools/call whoami` to `url` with `token`, outside the client's policy (as an
+    /// attacker replaying a token would send it).
+    fn send_token(&mut self, url: &str, token: &str) -> Response<Vec<u8>> {
+        self.send(
+            Request::post(url)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(
+                    br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#
+                        .to_vec(),
+                )
+                .unwrap(),
+        )
+    }
+
     fn requests_to(&self, host: &str) -> usize {
         self.log
             .iter()
@@ -444,7 +464,7 @@ fn step_up() {
     assert_eq!(w.call("whoami"), StatusCode::OK);
     let before = w.log.len();
     assert_eq!(w.call("echo"), StatusCode::OK);
-    let after: Vec<&str> = w.log[before..].iter().map(String::as_str).collect();
+    let after = w.since(before);
     assert_eq!(after.first(), Some(&"POST mcp.example /mcp"), "the 403");
     assert!(
         !after.contains(&"POST as1.example /register"),
@@ -471,7 +491,7 @@ fn refresh_ahead_of_expiry() {
     w.advance(290); // 10 s left of 300, inside the refresh margin
     let before = w.log.len();
     assert_eq!(w.call("whoami"), StatusCode::OK);
-    let after: Vec<&str> = w.log[before..].iter().map(String::as_str).collect();
+    let after = w.since(before);
     assert_eq!(after, ["POST as1.example /token", "POST mcp.example /mcp"]);
     assert_ne!(
         w.client.credential.as_ref().unwrap().tokens.access_token,
@@ -492,7 +512,7 @@ fn expiry_mid_session_refreshes_once() {
     w.advance(400);
     let before = w.log.len();
     assert_eq!(w.call("whoami"), StatusCode::OK);
-    let after: Vec<&str> = w.log[before..].iter().map(String::as_str).collect();
+    let after = w.since(before);
     assert_eq!(
         after,
         [
@@ -557,7 +577,7 @@ fn key_rotation() {
     w.advance(290); // the refresh margin: the next call gets a token signed with key-2
     let before = w.log.len();
     assert_eq!(w.call("whoami"), StatusCode::OK);
-    let after: Vec<&str> = w.log[before..].iter().map(String::as_str).collect();
+    let after = w.since(before);
     assert_eq!(
         after,
         [
@@ -569,16 +589,7 @@ fn key_rotation() {
         "one fetch, inside the request that needed it"
     );
     assert!(w.keys.0.read().unwrap().contains_kid("key-2"));
-    let replay = w.send(
-        Request::post(MCP)
-            .header("authorization", format!("Bearer {}", old_token.expose()))
-            .header("content-type", "application/json")
-            .body(
-                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#
-                    .to_vec(),
-            )
-            .unwrap(),
-    );
+    let replay = w.send_token(MCP, old_token.expose());
     assert_eq!(
         replay.status(),
         StatusCode::OK,
@@ -642,18 +653,7 @@ fn a_tenants_token_is_refused_at_another_tenant() {
         .expose()
         .to_owned();
     assert_eq!(w.client.credential.as_ref().unwrap().issuer, AS1);
-    let replay = |w: &mut World, url: &str| {
-        w.send(
-            Request::post(url)
-                .header("authorization", format!("Bearer {token_a}"))
-                .header("content-type", "application/json")
-                .body(
-                    br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#
-                        .to_vec(),
-                )
-                .unwrap(),
-        )
-    };
+    let replay = |w: &mut World, url: &str| w.send_token(url, &token_a);
     assert_eq!(replay(&mut w, A).status(), StatusCode::OK);
     let at_b = replay(&mut w, B);
     assert_eq!(at_b.status(), StatusCode::UNAUTHORIZED);
