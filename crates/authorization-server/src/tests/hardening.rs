@@ -439,3 +439,71 @@ fn refresh_tokens_are_bound_to_their_client() {
     assert!(refresh_live(&s, &rt), "the thief's attempt spent the token");
     assert!(json_of(&refresh(&s, &mut e, &id, &rt, &[]))["access_token"].is_string());
 }
+
+/// Exactly once under concurrency: 32 threads redeem one code at the same time through
+/// the token endpoint; the store's single-use transition lets exactly one through, every
+/// other gets `invalid_grant`, and the valid replays revoke the grant (so the winner's
+/// tokens die too). Then 32 threads refresh with one refresh token: at most one success
+/// and at most one live refresh token in the grant. Runs 50 rounds.
+#[test]
+fn concurrent_redemptions_and_refreshes_succeed_at_most_once() {
+    for round in 0..50u8 {
+        let s = server();
+        let mut e = Counter(round);
+        let c = register(&s, &mut e, "none");
+        let id = c["client_id"].as_str().unwrap().to_owned();
+        let code = code_for(&s, &mut e, &id);
+        let results: Vec<Response<Vec<u8>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..32u8)
+                .map(|i| {
+                    let (s, id, code) = (&s, &id, &code);
+                    scope.spawn(move || exchange(s, &mut Counter(i.wrapping_mul(7)), id, code, NOW))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let ok: Vec<&Response<Vec<u8>>> = results
+            .iter()
+            .filter(|r| r.status() == StatusCode::OK)
+            .collect();
+        assert_eq!(ok.len(), 1, "round {round}: exactly one redemption");
+        for r in results.iter().filter(|r| r.status() != StatusCode::OK) {
+            assert_eq!(json_of(r)["error"], "invalid_grant");
+        }
+        let winner = json_of(ok[0]);
+        assert!(
+            !introspect_active(&s, &id, winner["access_token"].as_str().unwrap()),
+            "round {round}: the replays revoked the grant"
+        );
+
+        // A fresh grant, then 32 parallel refreshes with its one refresh token.
+        let code = code_for(&s, &mut e, &id);
+        let t = json_of(&exchange(&s, &mut e, &id, &code, NOW));
+        let rt = t["refresh_token"].as_str().unwrap().to_owned();
+        let results: Vec<Response<Vec<u8>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..32u8)
+                .map(|i| {
+                    let (s, id, rt) = (&s, &id, &rt);
+                    scope.spawn(move || {
+                        refresh(
+                            s,
+                            &mut Counter(i.wrapping_mul(11)),
+                            id,
+                            rt,
+                            &[("resource", MCP)],
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let successors: Vec<String> = results
+            .iter()
+            .filter(|r| r.status() == StatusCode::OK)
+            .map(|r| json_of(r)["refresh_token"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(successors.len() <= 1, "round {round}: at most one refresh");
+        let live = successors.iter().filter(|rt| refresh_live(&s, rt)).count();
+        assert!(live <= 1, "round {round}: at most one live refresh token");
+    }
+}
