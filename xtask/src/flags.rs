@@ -20,6 +20,10 @@ Commands:
   fuzz <target>|all [--seconds N]
                                  run cargo-fuzz on one target (or each in turn), N seconds
                                  each (default 60); `fuzz list` lists the targets
+  as-server [ARGS...]            run the authorization server program
+                                 (mcp-oauth-as-server): --listen, --issuer, --store
+                                 memory|sqlite:PATH, --signing-key, --resource,
+                                 --access-token-ttl, --consent auto; `as-server --help`
   engines [-- CMD ARGS...]       start a private Postgres and a redis-server for tests; run
                                  CMD with MCP_OAUTH_TEST_POSTGRES and MCP_OAUTH_TEST_REDIS
                                  set to their URLs, then stop them (CMD's exit status is
@@ -69,6 +73,7 @@ pub(crate) enum Command {
     Fuzz(Fuzz),
     Deny(Deny),
     Engines(Engines),
+    AsServer(AsServer),
     GenVectors,
     Layering,
     Bench(Bench),
@@ -112,6 +117,12 @@ pub(crate) struct Fuzz {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Deny {
     pub(crate) advisories: bool,
+}
+
+/// `as-server [ARGS...]`: every argument goes to the program unchanged.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct AsServer {
+    pub(crate) args: Vec<OsString>,
 }
 
 /// `engines [-- CMD ARGS...]`.
@@ -186,6 +197,9 @@ where
         "fuzz" => fuzz(&mut p).map(Command::Fuzz),
         "deny" => deny(&mut p).map(Command::Deny),
         "engines" => engines(&mut p).map(Command::Engines),
+        "as-server" => Ok(Command::AsServer(AsServer {
+            args: p.raw_args().map_err(|e| e.to_string())?.collect(),
+        })),
         "gen-vectors" => no_args(&mut p).map(|()| Command::GenVectors),
         "layering" => no_args(&mut p).map(|()| Command::Layering),
         "bench" => bench(&mut p).map(Command::Bench),

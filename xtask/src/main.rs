@@ -25,6 +25,7 @@ mod util;
 use std::process::ExitCode;
 
 use flags::Command;
+use util::{cargo, run};
 
 fn main() -> ExitCode {
     let command = match flags::parse(std::env::args_os().skip(1)) {
@@ -41,6 +42,17 @@ fn main() -> ExitCode {
         Command::Fuzz(f) => fuzz::main(&f),
         Command::Deny(f) => tools::run_deny(f.advisories),
         Command::Engines(f) => return engines::main(&f),
+        Command::AsServer(f) => run(cargo()
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "mcp-oauth-cli",
+                "--bin",
+                "mcp-oauth-as-server",
+                "--",
+            ])
+            .args(&f.args)),
         Command::Layering => layering::check_workspace(),
         Command::GenVectors => gen_vectors::main(),
         Command::Serve(f) => serve::main(&f),

@@ -248,6 +248,13 @@ pub trait Storage: Send + Sync {
     /// Applies one change atomically: all of it or none of it.
     fn apply(&self, op: Op) -> Outcome;
 
+    /// Whether reads and [`apply`](Storage::apply) block the calling thread on IO (a
+    /// database): an async adapter then runs the server on a blocking thread. `false`
+    /// (the default) for stores in memory.
+    fn blocking(&self) -> bool {
+        false
+    }
+
     /// Saves a client the operator configured ([`Op::PutClient`]).
     fn put_client(&self, client: StoredClient) {
         self.apply(Op::PutClient(client));

@@ -101,6 +101,18 @@ fn serve_takes_repeatable_tenants() {
 }
 
 #[test]
+fn as_server_passes_every_argument_on() {
+    assert_eq!(
+        p("as-server --listen 127.0.0.1:1 --consent auto --help"),
+        Ok(Command::AsServer(AsServer {
+            args: ["--listen", "127.0.0.1:1", "--consent", "auto", "--help"]
+                .map(OsString::from)
+                .to_vec(),
+        }))
+    );
+}
+
+#[test]
 fn engines_passes_its_command_on_untouched() {
     let cmd = |args: &[&str]| {
         Ok(Command::Engines(Engines {

@@ -42,6 +42,15 @@ impl OAuthError {
         )
     }
 
+    /// `500 server_error`, for an adapter whose request handling failed unexpectedly.
+    pub fn server_error() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServerError,
+            "the request could not be handled",
+        )
+    }
+
     /// The store could not commit: `503 temporarily_unavailable`, nothing issued.
     pub(super) fn unavailable() -> Self {
         Self::new(

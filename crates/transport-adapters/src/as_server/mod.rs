@@ -172,12 +172,12 @@ impl<S: Storage + 'static> AsService<S> {
         let Some(entropy) = fill::<64>() else {
             return no_entropy();
         };
-        let s = &self.server;
         let as_full = |r: Response<Vec<u8>>| r.map(|b| Full::new(Bytes::from(b)));
-        match s.handle(now(), &req, peer, &entropy, None) {
+        let req = Arc::new(req);
+        match self.core(&req, peer, entropy, None).await {
             Handled::Respond(r) => as_full(r),
             Handled::FetchClientMetadata { url } => match self.fetch_cimd(&url).await {
-                Ok(doc) => match s.handle(now(), &req, peer, &entropy, Some(&doc)) {
+                Ok(doc) => match self.core(&req, peer, entropy, Some(doc)).await {
                     Handled::Respond(r) => as_full(r),
                     _ => plain(StatusCode::BAD_REQUEST, "client metadata document unusable"),
                 },
@@ -188,6 +188,28 @@ impl<S: Storage + 'static> AsService<S> {
             },
             _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "unexpected"),
         }
+    }
+
+    /// The sans-IO server's decision, on a blocking thread when its storage blocks (a
+    /// database), so no async worker ever waits on a disk.
+    async fn core(
+        &self,
+        req: &Arc<Request<Vec<u8>>>,
+        peer: Option<IpAddr>,
+        entropy: [u8; 64],
+        doc: Option<mcp_oauth_dcr::CheckedDocument>,
+    ) -> Handled {
+        if !self.server.storage().blocking() {
+            return self.server.handle(now(), req, peer, &entropy, doc.as_ref());
+        }
+        let (server, req) = (self.server.clone(), req.clone());
+        tokio::task::spawn_blocking(move || {
+            server.handle(now(), &req, peer, &entropy, doc.as_ref())
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Handled::Respond(mcp_oauth_authorization_server::OAuthError::server_error().response())
+        })
     }
 
     async fn fetch_cimd(&self, url: &str) -> Result<mcp_oauth_dcr::CheckedDocument, String> {
@@ -218,21 +240,44 @@ impl<S: Storage + 'static> AsService<S> {
         listener: tokio::net::TcpListener,
         config: crate::http::listen::ServeConfig,
     ) -> std::io::Result<()> {
+        self.serve_until(listener, config, std::future::pending(), Duration::ZERO)
+            .await
+    }
+
+    /// [`serve_with`](Self::serve_with) until `shutdown` completes (a SIGTERM), then
+    /// drains ([`listen::serve_until`](crate::http::listen::serve_until)): no new
+    /// connections, requests in flight finish (their writes are committed before their
+    /// responses, as always), and it returns when all connections closed or after
+    /// `drain`.
+    pub async fn serve_until(
+        self,
+        listener: tokio::net::TcpListener,
+        config: crate::http::listen::ServeConfig,
+        shutdown: impl Future<Output = ()>,
+        drain: Duration,
+    ) -> std::io::Result<()> {
         let server = self.server.clone();
         let purger = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(60)).await;
-                server.storage().purge(now());
+                let server = server.clone();
+                let _ = tokio::task::spawn_blocking(move || server.storage().purge(now())).await;
             }
         });
         let _stop = AbortOnDrop(purger);
-        crate::http::listen::serve(listener, config, |peer| {
-            let this = self.clone();
-            hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let this = this.clone();
-                async move { Ok::<_, Infallible>(this.handle(req, Some(peer)).await) }
-            })
-        })
+        crate::http::listen::serve_until(
+            listener,
+            config,
+            |peer| {
+                let this = self.clone();
+                hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let this = this.clone();
+                    async move { Ok::<_, Infallible>(this.handle(req, Some(peer)).await) }
+                })
+            },
+            shutdown,
+            drain,
+        )
         .await;
         Ok(())
     }

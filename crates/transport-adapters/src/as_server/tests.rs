@@ -175,3 +175,95 @@ async fn the_as_limiter_resolves_clients_behind_trusted_proxies() {
         "untrusted: the header is ignored and everyone shares the proxy's budget"
     );
 }
+
+/// Durable state through the service (issue 16): a client registered over HTTP, a code
+/// issued at `/authorize` and the signing key all survive a restart of the service on the
+/// same SQLite file and key file; the code issued before the restart is redeemed after it.
+/// The SQLite store blocks, so the service runs the core on a blocking thread.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn state_survives_a_restart_on_sqlite() {
+    use crate::as_server::key_file;
+    use crate::store::{SqliteConfig, SqliteStorage};
+
+    let dir = std::env::temp_dir().join(format!("mcp-oauth-as-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let start = || {
+        let config = AsConfig::new(ISS).resource(ResourceUri::parse(MCP).unwrap(), ["mcp:read"]);
+        let server = key_file::load_or_create(&dir.join("signing.pem"))
+            .unwrap()
+            .server(
+                config,
+                SqliteStorage::open(SqliteConfig::new(dir.join("as.db"))).unwrap(),
+                Box::new(AutoApprove {
+                    subject: "alice".into(),
+                }),
+            )
+            .unwrap();
+        AsService::new(
+            server,
+            crate::Fetcher::with_ring(crate::FetchConfig::default()).unwrap(),
+        )
+    };
+    async fn call(s: &AsService<SqliteStorage>, req: Request<Full<bytes::Bytes>>) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+        let r = s.handle(req, None).await;
+        let (parts, body) = r.into_parts();
+        (parts.status, parts.headers, body.collect().await.unwrap().to_bytes().to_vec())
+    }
+    let get = |uri: &str| Request::get(uri).body(Full::new(bytes::Bytes::new())).unwrap();
+    let post = |uri: &str, ct: &str, body: String| {
+        Request::post(uri)
+            .header(header::CONTENT_TYPE, ct)
+            .body(Full::new(bytes::Bytes::from(body)))
+            .unwrap()
+    };
+    let redirect = "http://127.0.0.1:7000/cb";
+    let verifier = "dBjftJeZ4CVP-mJ92K9zt0-MA6vT9_xPeJc0Bj7qVuGA7LSiPsM";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+
+    let (client_id, jwks, code) = {
+        let a = start();
+        let reg = json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+                         "grant_types": ["authorization_code", "refresh_token"]});
+        let (status, _, body) = call(&a, post("/register", "application/json", reg.to_string())).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let id = serde_json::from_slice::<Value>(&body).unwrap()["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, _, jwks) = call(&a, get("/jwks")).await;
+        let q = format!(
+            "/authorize?response_type=code&client_id={id}&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256&resource={}&scope=mcp:read",
+            "http%3A%2F%2F127.0.0.1%3A7000%2Fcb",
+            "https%3A%2F%2Fmcp.example.com%2Fmcp"
+        );
+        let (status, headers, _) = call(&a, get(&q)).await;
+        assert_eq!(status, StatusCode::FOUND);
+        let location = headers[header::LOCATION].to_str().unwrap().to_owned();
+        let code = url::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        (id, jwks, code)
+    };
+
+    let b = start();
+    let (_, _, jwks_after) = call(&b, get("/jwks")).await;
+    assert_eq!(jwks_after, jwks, "the same key after a restart");
+    assert!(b.server().storage().client(&client_id).is_some());
+    let form = format!(
+        "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}&client_id={client_id}",
+        "http%3A%2F%2F127.0.0.1%3A7000%2Fcb"
+    );
+    let (status, _, body) = call(&b, post("/token", "application/x-www-form-urlencoded", form.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let (status, _, _) = call(&b, post("/token", "application/x-www-form-urlencoded", form)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "single use across the restart too");
+    drop(b);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

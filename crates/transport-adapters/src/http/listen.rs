@@ -115,7 +115,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Serves HTTP/1.1 connections from `listener` for ever, one task per connection, with
 /// the limits of `config`; `make_service` builds the service for each connection from the
 /// peer's address. Never returns on an accept error (see the [module](self) docs).
-pub async fn serve<F, S, B>(listener: TcpListener, config: ServeConfig, mut make_service: F)
+pub async fn serve<F, S, B>(listener: TcpListener, config: ServeConfig, make_service: F)
 where
     F: FnMut(SocketAddr) -> S,
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
@@ -125,14 +125,54 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    serve_until(
+        listener,
+        config,
+        make_service,
+        std::future::pending(),
+        Duration::ZERO,
+    )
+    .await;
+}
+
+/// [`serve`] until `shutdown` completes (a SIGTERM, say), then drains: it stops
+/// accepting, asks every open connection to finish the request in flight and close
+/// (hyper's graceful shutdown: idle keep-alive connections close at once), and returns
+/// when all have closed or `drain` has passed, whichever is first.
+pub async fn serve_until<F, S, B>(
+    listener: TcpListener,
+    config: ServeConfig,
+    mut make_service: F,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) where
+    F: FnMut(SocketAddr) -> S,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let max = config.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = Duration::ZERO;
     loop {
         // The semaphore is never closed, so this only waits.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => return,
+            },
         };
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
             Ok(c) => {
                 backoff = Duration::ZERO;
                 c
@@ -147,18 +187,41 @@ where
             }
         };
         let svc = make_service(peer);
+        let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let io = TokioIo::new(IdleTimeout::new(stream, config.idle_timeout));
-            let result = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(config.header_read_timeout)
-                .serve_connection(io, svc)
-                .await;
+                .serve_connection(io, svc);
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                () = async {
+                    // The guard `wait_for` returns is not `Send`: drop it here.
+                    let _ = stop.wait_for(|stopping| *stopping).await;
+                } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection closed with an error");
             }
             drop(slot);
         });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(drain, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            drain_ms = drain.as_millis() as u64,
+            "connections still open after the drain time; closing"
+        );
     }
 }
 

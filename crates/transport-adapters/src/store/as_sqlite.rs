@@ -449,6 +449,10 @@ fn apply_in(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<Outcome> {
 }
 
 impl Storage for SqliteStorage {
+    fn blocking(&self) -> bool {
+        true
+    }
+
     fn client(&self, client_id: &str) -> Option<StoredClient> {
         let id = client_id.to_owned();
         self.read(move |c| {
