@@ -94,7 +94,13 @@ pub(crate) fn main() -> Result<(), String> {
                 .split_once(&format!("127.0.0.1:{cb_port}"))
                 .map(|(_, p)| p.to_owned())
                 .ok_or_else(|| format!("redirect to {loc}"))?;
-            let _ = http("GET", cb, &cb_path, &[], "");
+            // The suite prints the URL before its callback server listens: a GET sent
+            // too early is refused, and the suite then waits five minutes for a callback
+            // that never comes (seen in CI). Retry until it connects, for 20 s at most.
+            let deadline = Instant::now() + std::time::Duration::from_secs(20);
+            while http("GET", cb, &cb_path, &[], "").is_err() && Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
         None => {
             let _ = harness.kill();

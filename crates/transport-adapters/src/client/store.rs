@@ -52,7 +52,8 @@ struct Contents {
 ///
 /// - created with mode `0600` (owner only), in a directory created `0700`;
 /// - every change is a read-modify-write under an exclusive lock on `<file>.lock`,
-///   written to a temporary file, synced, and renamed over the old one, so a reader
+///   written to a temporary file, synced, renamed over the old one, and the directory
+///   synced (so the rename survives a crash once the call returned), so a reader
 ///   never sees half a file and two processes never lose each other's changes;
 /// - [`lock_credential`](CredentialStore::lock_credential) takes a per-server lock file,
 ///   so two processes refreshing the same credential spend a rotating refresh token
@@ -140,6 +141,17 @@ impl FileStore {
             t.sync_all()?;
         }
         std::fs::rename(&tmp, &self.path)?;
+        // The new name is durable only once the directory entry is: without this, a
+        // crash right after the rename can bring back the old file (or none) although
+        // the caller was told the update was stored.
+        #[cfg(unix)]
+        {
+            let dir = match self.path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            std::fs::File::open(dir)?.sync_all()?;
+        }
         Ok(out)
     }
 }
