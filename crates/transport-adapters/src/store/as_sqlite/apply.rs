@@ -196,6 +196,39 @@ fn store_issued(tx: &Transaction<'_>, issued: &Issued) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The two single-use records: a code (spent) and a refresh token (rotated).
+#[derive(Clone, Copy)]
+enum SingleUse {
+    Code,
+    Refresh,
+}
+
+/// Marks a single-use record used; returns whether it already was, and its family
+/// (`None`: not stored). Inside the writer's transaction, so no other use interleaves.
+fn take(
+    tx: &Transaction<'_>,
+    what: SingleUse,
+    digest: &mcp_oauth_authorization_server::Digest,
+) -> rusqlite::Result<Option<(bool, String)>> {
+    let (select, update) = match what {
+        SingleUse::Code => (
+            "SELECT spent, family FROM codes WHERE digest = ?1",
+            "UPDATE codes SET spent = 1 WHERE digest = ?1",
+        ),
+        SingleUse::Refresh => (
+            "SELECT rotated, family FROM refresh_tokens WHERE digest = ?1",
+            "UPDATE refresh_tokens SET rotated = 1 WHERE digest = ?1",
+        ),
+    };
+    let row: Option<(bool, String)> = tx
+        .query_row(select, [digest.to_vec()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if row.is_some() {
+        tx.execute(update, [digest.to_vec()])?;
+    }
+    Ok(row)
+}
+
 /// One op inside the writer's transaction (its own savepoint).
 pub(super) fn apply_in(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<Outcome> {
     Ok(match op {
@@ -230,45 +263,19 @@ pub(super) fn apply_in(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<Outcom
             )?;
             Outcome::Applied
         }
-        Op::SpendCode { digest } => {
-            let spent: Option<bool> = tx
-                .query_row(
-                    "SELECT spent FROM codes WHERE digest = ?1",
-                    [digest.to_vec()],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match spent {
-                None => Outcome::Unknown,
-                Some(true) => Outcome::Replayed,
-                Some(false) => {
-                    tx.execute(
-                        "UPDATE codes SET spent = 1 WHERE digest = ?1",
-                        [digest.to_vec()],
-                    )?;
-                    Outcome::Applied
-                }
-            }
-        }
+        Op::SpendCode { digest } => match take(tx, SingleUse::Code, digest)? {
+            None => Outcome::Unknown,
+            Some((true, _)) => Outcome::Replayed,
+            Some((false, _)) => Outcome::Applied,
+        },
         Op::RedeemCode {
             digest,
             issued,
             now,
         } => {
-            let row: Option<(bool, String)> = tx
-                .query_row(
-                    "SELECT spent, family FROM codes WHERE digest = ?1",
-                    [digest.to_vec()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((spent, family)) = row else {
+            let Some((spent, family)) = take(tx, SingleUse::Code, digest)? else {
                 return Ok(Outcome::Unknown);
             };
-            tx.execute(
-                "UPDATE codes SET spent = 1 WHERE digest = ?1",
-                [digest.to_vec()],
-            )?;
             if spent {
                 revoke_family(tx, &family, *now)?;
                 Outcome::Replayed
@@ -284,20 +291,9 @@ pub(super) fn apply_in(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<Outcom
             issued,
             now,
         } => {
-            let row: Option<(bool, String)> = tx
-                .query_row(
-                    "SELECT rotated, family FROM refresh_tokens WHERE digest = ?1",
-                    [digest.to_vec()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((rotated, family)) = row else {
+            let Some((rotated, family)) = take(tx, SingleUse::Refresh, digest)? else {
                 return Ok(Outcome::Unknown);
             };
-            tx.execute(
-                "UPDATE refresh_tokens SET rotated = 1 WHERE digest = ?1",
-                [digest.to_vec()],
-            )?;
             if family_revoked(tx, &family)? {
                 Outcome::Revoked
             } else if rotated {
